@@ -1,0 +1,123 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import type { Pool, PoolClient } from '../db/pool.ts';
+import { withTenant } from '../db/session.ts';
+import { AppError } from '../http/errors.ts';
+import type { Actor, Role } from './actor.ts';
+import type { KeyStore } from './keys.ts';
+
+export interface AuthDeps {
+  pool: Pool;
+  keys: KeyStore;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+}
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  organizationId: string;
+  teamId: string | null;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  tokenType: 'Bearer';
+  user: PublicUser;
+}
+
+export const REFRESH_PREFIX = 'bsr_';
+export const API_KEY_PREFIX = 'bsk_';
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function unauthenticated(detail = 'The access token is missing, invalid or expired.'): AppError {
+  return new AppError('unauthenticated', detail, undefined, undefined, { 'WWW-Authenticate': 'Bearer' });
+}
+
+export function toPublicUser(row: Record<string, unknown>): PublicUser {
+  return {
+    id: row.id as string,
+    email: row.email as string,
+    name: row.name as string,
+    role: row.role as Role,
+    organizationId: row.organization_id as string,
+    teamId: (row.team_id as string | null) ?? null,
+  };
+}
+
+/**
+ * Issues an access token and a new refresh token (of an existing family, or a new one)
+ * inside the caller's tenant transaction.
+ */
+export async function issueTokens(
+  deps: AuthDeps,
+  client: PoolClient,
+  user: PublicUser,
+  familyId: string = uuidv7(),
+): Promise<TokenPair> {
+  const refreshToken = `${REFRESH_PREFIX}${randomBytes(32).toString('base64url')}`;
+  await client.query(
+    `INSERT INTO refresh_tokens (organization_id, id, user_id, family_id, token_hash, expires_at)
+     VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
+    [user.organizationId, uuidv7(), user.id, familyId, sha256(refreshToken), deps.refreshTokenTtlSeconds],
+  );
+  const accessToken = await deps.keys.sign({
+    sub: user.id,
+    org: user.organizationId,
+    role: user.role,
+    team: user.teamId,
+    sid: familyId,
+  });
+  return { accessToken, refreshToken, expiresIn: deps.accessTokenTtlSeconds, tokenType: 'Bearer', user };
+}
+
+/** Turns an Authorization header into an Actor, or throws 401. */
+export async function authenticate(deps: AuthDeps, header: string | undefined): Promise<Actor> {
+  if (!header) throw unauthenticated('Sign in first: send Authorization: Bearer <token>.');
+  const m = /^Bearer\s+(\S{1,4096})$/i.exec(header.trim());
+  if (!m) throw unauthenticated('Use Authorization: Bearer <access token or API key>.');
+  const token = m[1];
+  if (token.startsWith(API_KEY_PREFIX)) return authenticateApiKey(deps, token);
+  const claims = await deps.keys.verify(token);
+  if (!claims) throw unauthenticated();
+  return {
+    kind: 'user',
+    orgId: claims.org,
+    userId: claims.sub,
+    role: claims.role as Role,
+    teamId: claims.team ?? null,
+    apiKeyId: null,
+  };
+}
+
+async function authenticateApiKey(deps: AuthDeps, key: string): Promise<Actor> {
+  const found = await deps.pool.query<{ organization_id: string; id: string }>('SELECT * FROM basalt_find_api_key($1)', [sha256(key)]);
+  const ref = found.rows[0];
+  if (!ref) throw unauthenticated('The API key is not valid.');
+  return withTenant(deps.pool, { orgId: ref.organization_id }, async (client) => {
+    const res = await client.query(
+      `SELECT k.id, k.role, k.created_by, u.team_id, u.status
+       FROM api_keys k JOIN users u ON u.id = k.created_by
+       WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`,
+      [ref.id],
+    );
+    const row = res.rows[0];
+    if (!row || row.status !== 'active') throw unauthenticated('The API key is revoked, expired, or its owner is disabled.');
+    await client.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval \'1 minute\')', [ref.id]);
+    return {
+      kind: 'api_key',
+      orgId: ref.organization_id,
+      userId: row.created_by,
+      role: row.role as Role,
+      teamId: row.team_id ?? null,
+      apiKeyId: row.id,
+    };
+  });
+}

@@ -1,0 +1,135 @@
+import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { v7 as uuidv7 } from 'uuid';
+import type { Pool } from '../db/pool.ts';
+
+const ALG = 'EdDSA';
+const ISSUER = 'basalt';
+
+export interface AccessClaims extends JWTPayload {
+  sub: string;
+  org: string;
+  role: string;
+  team: string | null;
+  sid: string;
+  typ: 'access';
+}
+
+interface LiveKey {
+  kid: string;
+  publicJwk: JWK;
+  privateJwk: JWK;
+  signUntil: Date;
+  verifyUntil: Date;
+}
+
+/**
+ * JWT signing keys live in PostgreSQL so every node signs and verifies with the same set.
+ * The newest key signs; every key not past verify_until verifies, so rotation never logs
+ * anyone out. An unknown kid triggers one reload (another node may have rotated).
+ */
+export class KeyStore {
+  private keys: LiveKey[] = [];
+  private loadedAt = 0;
+
+  private readonly pool: Pool;
+  private readonly rotationDays: number;
+  private readonly accessTtlSeconds: number;
+
+  constructor(pool: Pool, rotationDays: number, accessTtlSeconds: number) {
+    this.pool = pool;
+    this.rotationDays = rotationDays;
+    this.accessTtlSeconds = accessTtlSeconds;
+  }
+
+  async reload(): Promise<void> {
+    const res = await this.pool.query(
+      'SELECT kid, public_jwk, private_jwk, sign_until, verify_until FROM signing_keys WHERE verify_until > now() ORDER BY created_at DESC',
+    );
+    this.keys = res.rows.map((r) => ({
+      kid: r.kid,
+      publicJwk: r.public_jwk,
+      privateJwk: r.private_jwk,
+      signUntil: r.sign_until,
+      verifyUntil: r.verify_until,
+    }));
+    this.loadedAt = Date.now();
+  }
+
+  /** Makes a new signing key when none can sign; safe when several nodes race (advisory lock). */
+  async ensureSigningKey(): Promise<void> {
+    await this.reload();
+    if (this.current()) return;
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))");
+      const live = await client.query('SELECT 1 FROM signing_keys WHERE sign_until > now() + interval \'1 minute\'');
+      if (live.rowCount === 0) {
+        const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
+        const kid = uuidv7();
+        const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
+        const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
+        await client.query(
+          `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, sign_until, verify_until)
+           VALUES ($1, $2, $3, $4, now() + make_interval(days => $5), now() + make_interval(days => $5) + make_interval(secs => $6))`,
+          [kid, ALG, publicJwk, privateJwk, this.rotationDays, this.accessTtlSeconds + 60],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+    await this.reload();
+  }
+
+  private current(): LiveKey | undefined {
+    const now = Date.now();
+    return this.keys.find((k) => k.signUntil.getTime() > now + 60_000);
+  }
+
+  async sign(claims: Omit<AccessClaims, 'typ' | 'iss' | 'iat' | 'exp'>): Promise<string> {
+    let key = this.current();
+    if (!key) {
+      await this.ensureSigningKey();
+      key = this.current();
+    }
+    if (!key) throw new Error('no signing key');
+    const privateKey = await importJWK(key.privateJwk, ALG);
+    return new SignJWT({ ...claims, typ: 'access' })
+      .setProtectedHeader({ alg: ALG, kid: key.kid, typ: 'JWT' })
+      .setIssuer(ISSUER)
+      .setIssuedAt()
+      .setExpirationTime(`${this.accessTtlSeconds}s`)
+      .sign(privateKey);
+  }
+
+  /** Verifies an access token; returns undefined for any invalid or expired token. */
+  async verify(token: string): Promise<AccessClaims | undefined> {
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        async (header) => {
+          let key = this.keys.find((k) => k.kid === header.kid);
+          if (!key && Date.now() - this.loadedAt > 1000) {
+            await this.reload();
+            key = this.keys.find((k) => k.kid === header.kid);
+          }
+          if (!key || key.verifyUntil.getTime() < Date.now()) throw new Error('unknown key');
+          return importJWK(key.publicJwk, ALG);
+        },
+        { issuer: ISSUER, algorithms: [ALG] },
+      );
+      if (payload.typ !== 'access') return undefined;
+      return payload as AccessClaims;
+    } catch {
+      return undefined;
+    }
+  }
+
+  jwks(): { keys: JWK[] } {
+    return { keys: this.keys.map((k) => k.publicJwk) };
+  }
+}

@@ -1,0 +1,64 @@
+import { createHmac } from 'node:crypto';
+import pg from 'pg';
+
+// DATE stays a 'YYYY-MM-DD' string and NUMERIC a decimal string: never a JS Date or float.
+pg.types.setTypeParser(1082, (v) => v);
+pg.types.setTypeParser(1700, (v) => v);
+pg.types.setTypeParser(20, (v) => v);
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export interface PoolOptions {
+  url: string;
+  max: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs?: number;
+  applicationName: string;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * A pool that never crashes the process: an idle client that dies (server restart,
+ * failover, pg_terminate_backend) is logged and discarded, and the next checkout opens a
+ * fresh connection.
+ */
+export function createPool(opts: PoolOptions): Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: opts.statementTimeoutMs,
+    application_name: opts.applicationName,
+    keepAlive: true,
+  });
+  pool.on('error', (err) => opts.onError?.(err));
+  return pool;
+}
+
+/** The restricted role's password when the operator did not set one: same on every node. */
+export function deriveAppRolePassword(adminUrl: string): string {
+  return createHmac('sha256', adminUrl).update('basalt-app-role-v1').digest('hex');
+}
+
+export function withCredentials(url: string, user: string, password: string): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}

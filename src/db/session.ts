@@ -1,0 +1,52 @@
+import type { Actor } from '../auth/actor.ts';
+import { isUuid } from '../objects/field-types.ts';
+import type { Pool, PoolClient } from './pool.ts';
+
+/**
+ * Opens a tenant transaction in one round trip: BEGIN and the per-transaction settings
+ * that row-level security reads (organization, user, team, scope). Values are UUIDs or
+ * fixed words, checked here, so inlining them is safe.
+ */
+export function beginSql(actor: Pick<Actor, 'orgId' | 'userId' | 'teamId' | 'role'> | { orgId: string }, readOnly = false): string {
+  const settings: [string, string][] = [['basalt.org_id', checked(actor.orgId)]];
+  if ('userId' in actor) {
+    settings.push(['basalt.user_id', checked(actor.userId)]);
+    settings.push(['basalt.team_id', actor.teamId ? checked(actor.teamId) : '']);
+    settings.push(['basalt.read_all', actor.role === 'admin' ? 'on' : 'off']);
+    settings.push(['basalt.write_all', actor.role === 'admin' ? 'on' : 'off']);
+    settings.push(['basalt.team_scope', actor.role === 'manager' ? 'on' : 'off']);
+  }
+  const sets = settings.map(([k, v]) => `set_config('${k}', '${v}', true)`).join(', ');
+  return `BEGIN${readOnly ? ' READ ONLY' : ''}; SELECT ${sets}`;
+}
+
+function checked(id: string): string {
+  if (!isUuid(id)) throw new Error('tenant setting is not a UUID');
+  return id;
+}
+
+/** Runs fn in a tenant transaction on a pooled connection (reads; writes use the write path). */
+export async function withTenant<T>(
+  pool: Pool,
+  actor: Parameters<typeof beginSql>[0],
+  fn: (client: PoolClient) => Promise<T>,
+  opts: { readOnly?: boolean } = {},
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(beginSql(actor, opts.readOnly));
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackErr) {
+      broken = rollbackErr as Error;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

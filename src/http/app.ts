@@ -1,0 +1,101 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../config/config.ts';
+import { AppError, internalProblem, problemBody } from './errors.ts';
+
+export interface HttpOptions {
+  config: Pick<Config, 'bodyLimitBytes' | 'logLevel'>;
+  logger?: boolean | object;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const JSON_TYPES = /^application\/(json|merge-patch\+json|problem\+json)$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The HTTP shell: request ids, strict JSON parsing, problem+json errors, no stack traces.
+ * Routes are added by the caller.
+ */
+export function createHttpServer(opts: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    logger: opts.logger ?? { level: opts.config.logLevel },
+    bodyLimit: opts.config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();
+    },
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('X-Request-Id', req.id);
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (body.length === 0) return done(null, undefined);
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return done(new AppError('invalid_json', 'The request body is not valid UTF-8.'), undefined);
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      const detail = err instanceof RangeError ? 'The JSON document is nested too deeply.' : 'The request body is not valid JSON.';
+      done(new AppError('invalid_json', detail), undefined);
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (body.length === 0) return done(null, undefined);
+    done(
+      new AppError('unsupported_media_type', `Send JSON (Content-Type: application/json), not ${String(req.headers['content-type']).slice(0, 100)}.`),
+      undefined,
+    );
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    sendProblem(req, reply, new AppError('not_found', `No route for ${req.method} ${req.url.split('?')[0].slice(0, 200)}.`));
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    sendProblem(req, reply, toAppError(err, req));
+  });
+  return app;
+}
+
+function toAppError(err: unknown, req: FastifyRequest): AppError | Error {
+  if (err instanceof AppError) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('payload_too_large', 'The request body is larger than this server accepts.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('unsupported_media_type', 'Send JSON (Content-Type: application/json).');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('invalid_json', 'The request body is empty; send a JSON object.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('bad_request', 'Content-Length does not match the body.');
+    case 'FST_ERR_VALIDATION':
+      return new AppError('validation_failed', e.message ?? 'Validation failed.');
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    req.log.info({ err }, 'client error');
+    return new AppError(e.statusCode === 413 ? 'payload_too_large' : 'bad_request', 'The request could not be understood.');
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: AppError | Error): FastifyReply {
+  if (err instanceof AppError) {
+    if (err.headers) reply.headers(err.headers);
+    if (err.status >= 500) req.log.warn({ code: err.code }, err.detail);
+    return reply.code(err.status).type('application/problem+json').send(problemBody(err, String(req.id)));
+  }
+  req.log.error({ err }, 'unhandled error');
+  return reply.code(500).type('application/problem+json').send(internalProblem(String(req.id)));
+}

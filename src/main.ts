@@ -1,0 +1,86 @@
+import { bootstrapFirstOrganization } from './auth/bootstrap.ts';
+import { ConfigError, loadConfig } from './config/config.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
+import { ensureAppRole, loadMigrations, migrate } from './db/migrate.ts';
+import { createPool, deriveAppRolePassword, withCredentials } from './db/pool.ts';
+import type { Lifecycle } from './health/health.routes.ts';
+import { buildServer } from './server.ts';
+import { startMaintenance } from './maintenance.ts';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`basalt: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const say = (msg: string) => process.stdout.write(`basalt: ${msg}\n`);
+  const started = Date.now();
+
+  let embedded: EmbeddedDatabase | undefined;
+  let adminUrl = config.databaseUrl;
+  if (!adminUrl) {
+    say(`starting embedded PostgreSQL (data in ${config.dataDir}, port ${config.embeddedPgPort})`);
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    adminUrl = embedded.url;
+  }
+
+  const applied = await migrate(adminUrl, say);
+  const expectedMigration = Math.max(...(await loadMigrations()).map((m) => m.version));
+  let appUrl = config.appDatabaseUrl;
+  if (!appUrl) {
+    const password = config.appDbPassword ?? deriveAppRolePassword(adminUrl);
+    await ensureAppRole(adminUrl, config.appDbRole, password);
+    appUrl = withCredentials(adminUrl, config.appDbRole, password);
+  }
+  await bootstrapFirstOrganization(
+    adminUrl,
+    { organizationName: config.organizationName, adminEmail: config.adminEmail ?? 'admin@basalt.local', adminPassword: config.adminPassword },
+    say,
+  );
+
+  const lifecycle: Lifecycle = { draining: false, expectedMigration };
+  const pool = createPool({
+    url: appUrl,
+    max: config.dbPoolSize,
+    connectTimeoutMs: config.connectTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    applicationName: 'basalt-api',
+    onError: (err) => server.app.log.warn({ err: err.message }, 'idle database connection failed; discarded'),
+  });
+  const server = await buildServer({ config, pool, lifecycle });
+  const maintenance = startMaintenance({ pool, keys: server.keys, log: server.app.log });
+  await server.app.listen({ port: config.port, host: config.host });
+  say(`ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port} in ${Date.now() - started} ms (${applied} migrations applied)`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    lifecycle.draining = true;
+    say(`${signal}: draining for ${config.drainDelayMs} ms, then finishing in-flight requests`);
+    await new Promise((r) => setTimeout(r, config.drainDelayMs));
+    const deadline = setTimeout(() => {
+      process.stderr.write('basalt: shutdown deadline passed; exiting\n');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    maintenance.stop();
+    await server.app.close();
+    await pool.end().catch(() => {});
+    if (embedded) await embedded.stop();
+    say('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`basalt: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
