@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import client from 'prom-client';
 import type { AuthDeps } from './auth/auth.service.ts';
 import { authenticate } from './auth/auth.service.ts';
@@ -15,6 +17,7 @@ import { STANDARD_OBJECTS } from './objects/definitions.ts';
 import { loadAllObjects, resolveObject } from './objects/registry.ts';
 import { buildOpenApi } from './openapi/openapi.ts';
 import { type RecordsRouteDeps, registerRecordRoutes } from './records/records.routes.ts';
+import { registerWebUi } from './web/web.plugin.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -78,11 +81,21 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   registerAuthRoutes(app, authDeps);
   registerMetadataRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
+  await registerWebUi(app);
 
   const standardDoc = buildOpenApi(
     STANDARD_OBJECTS.map((d) => resolveObject(d, [])),
     { version: VERSION },
   );
+  // Interactive docs at /api/docs (public: they describe the API, not anyone's data).
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...(route.config ?? {}), public: true };
+    });
+    await docs.register(swagger, { mode: 'static', specification: { document: standardDoc as never } });
+    await docs.register(swaggerUi, { routePrefix: '/api/docs' });
+  });
+
   app.get('/api/v1/openapi.json', { config: { public: true } }, async (req) => {
     // Signed in: the document includes the organization's custom fields.
     if (!req.headers.authorization) return standardDoc;

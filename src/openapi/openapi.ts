@@ -1,4 +1,4 @@
-import { FILTER_OPS, jsonSchemaFor } from '../objects/field-types.ts';
+import { jsonSchemaFor, opsFor } from '../objects/field-types.ts';
 import type { ResolvedObject } from '../objects/registry.ts';
 
 /**
@@ -91,15 +91,13 @@ export function buildOpenApi(objects: ResolvedObject[], opts: { version: string 
     };
     const ref = { $ref: `#/components/schemas/${name}` };
     const json = (schema: unknown) => ({ 'application/json': { schema } });
-    const filterParams = fields.flatMap((f) =>
-      FILTER_OPS.filter((op) => op === 'eq').map(() => ({
-        name: `filter[${f.name}][op]`,
-        in: 'query',
-        required: false,
-        schema: { type: 'string' },
-        description: `Filter on ${f.label}; op is one of the field's filterOps (GET /api/v1/metadata/objects).`,
-      })),
-    );
+    const filterParams = fields.map((f) => ({
+      name: `filter[${f.name}][op]`,
+      in: 'query',
+      required: false,
+      schema: { type: 'string' },
+      description: `${f.label}: op is one of ${opsFor(f.type).join(', ')}; filter[${f.name}]=v means eq.`,
+    }));
     const base = `/api/v1/${obj.def.name}`;
     paths[base] = {
       get: {
