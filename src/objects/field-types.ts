@@ -88,7 +88,8 @@ function checkString(v: unknown, max: number): string {
 
 function validDate(v: string): boolean {
   const m = DATE.exec(v);
-  if (!m) return false;
+  // PostgreSQL has no year 0 (it would answer a 500, not a 400).
+  if (!m || m[1] === '0000') return false;
   const d = new Date(`${v}T00:00:00Z`);
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
 }
@@ -171,7 +172,10 @@ export function normalizeValue(field: FieldDef, v: unknown): Json {
       }
       const d = new Date(v);
       if (Number.isNaN(d.getTime())) throw new FieldValueError('must be an RFC 3339 date-time');
-      return d.toISOString();
+      // An offset can push the instant out of 0001..9999 (e.g. 9999-12-31T23:00-05:00).
+      const iso = d.toISOString();
+      if (!/^\d{4}-/.test(iso) || iso.startsWith('0000')) throw new FieldValueError('must be between years 0001 and 9999 in UTC');
+      return iso;
     }
     case 'picklist':
       if (typeof v !== 'string' || !(field.options ?? []).includes(v)) {
@@ -218,7 +222,11 @@ export function parseFilterOperand(field: FieldDef, raw: string): Json {
     case 'number': {
       if (!/^-?\d+(\.\d+)?$/.test(raw)) throw new FieldValueError('must be a number');
       const n = Number(raw);
-      if (field.type === 'integer' && !Number.isSafeInteger(n)) throw new FieldValueError('must be an integer');
+      // Out of the column's range would be a database error (500), not an empty answer.
+      if (field.type === 'integer' && (!Number.isSafeInteger(n) || Math.abs(n) > 2_147_483_647)) {
+        throw new FieldValueError('must be an integer from -2147483647 to 2147483647');
+      }
+      if (!Number.isFinite(n) || Math.abs(n) > 1e15) throw new FieldValueError('must be a number of at most 1e15');
       return n;
     }
     case 'decimal':

@@ -21,6 +21,8 @@ export interface ListQuery {
   where: string[];
   params: unknown[];
   sort: SortKey[];
+  /** Direction of the id tie-breaker: as named in `sort`, else the first key's. */
+  idDesc: boolean;
   limit: number;
   cursor: string[] | null;
   sortSignature: string;
@@ -72,7 +74,7 @@ export function parseListQuery(obj: ResolvedObject, query: Record<string, unknow
     }
   }
 
-  const sort = parseSort(obj, typeof query.sort === 'string' ? query.sort : obj.def.defaultSort, errors);
+  const { keys: sort, idDesc } = parseSort(obj, typeof query.sort === 'string' ? query.sort : obj.def.defaultSort, errors);
 
   let limit = DEFAULT_LIMIT;
   if (typeof query.limit === 'string') {
@@ -97,7 +99,7 @@ export function parseListQuery(obj: ResolvedObject, query: Record<string, unknow
   }
 
   const sortSignature = createHash('sha256')
-    .update(sort.map((k) => `${k.desc ? '-' : ''}${k.field.name}`).join(','))
+    .update([...sort.map((k) => `${k.desc ? '-' : ''}${k.field.name}`), idDesc ? '-id' : 'id'].join(','))
     .digest('base64url')
     .slice(0, 12);
   let cursor: string[] | null = null;
@@ -105,7 +107,7 @@ export function parseListQuery(obj: ResolvedObject, query: Record<string, unknow
     cursor = decodeCursor(query.cursor, sortSignature, sort.length + 1);
   }
   if (errors.length) throw validationError(errors);
-  return { where, params, sort, limit, cursor, sortSignature, only, includeDeleted };
+  return { where, params, sort, idDesc, limit, cursor, sortSignature, only, includeDeleted };
 }
 
 function filterSql(field: ResolvedField, op: FilterOp, raw: string, param: (v: unknown) => string): string {
@@ -151,14 +153,16 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function parseSort(obj: ResolvedObject, raw: string, errors: FieldError[]): SortKey[] {
+function parseSort(obj: ResolvedObject, raw: string, errors: FieldError[]): { keys: SortKey[]; idDesc: boolean } {
   const keys: SortKey[] = [];
+  let idDesc: boolean | undefined;
   const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (parts.length === 0 || parts.length > 5) {
     errors.push({ path: 'sort', message: 'name 1 to 5 fields, e.g. sort=-amount,name' });
-    return [];
+    return { keys, idDesc: true };
   }
   for (const part of parts) {
+    if (idDesc !== undefined) break; // id is unique: keys after it cannot change the order
     const desc = part.startsWith('-');
     const name = desc ? part.slice(1) : part;
     const field = obj.fields.get(name);
@@ -166,10 +170,13 @@ function parseSort(obj: ResolvedObject, raw: string, errors: FieldError[]): Sort
       errors.push({ path: 'sort', message: `cannot sort by "${name.slice(0, 100)}"` });
       continue;
     }
-    if (name === 'id') continue;
+    if (name === 'id') {
+      idDesc = desc;
+      continue;
+    }
     keys.push({ field, desc });
   }
-  return keys;
+  return { keys, idDesc: idDesc ?? (keys.length ? keys[0].desc : true) };
 }
 
 export function encodeCursor(signature: string, values: (string | null)[]): string {
@@ -202,7 +209,7 @@ export function orderAndKeyset(
   q: ListQuery,
   param: (v: unknown) => string,
 ): { orderBy: string; keyset: string | null; keyExprs: string[] } {
-  const idDesc = q.sort.length ? q.sort[0].desc : true;
+  const idDesc = q.idDesc;
   const keys = [
     ...q.sort.map((k) => ({ expr: k.field.sql, desc: k.desc, cast: sqlType(k.field.type), nullable: k.field.name !== 'createdAt' && k.field.name !== 'updatedAt' && k.field.name !== 'version' })),
     { expr: 't.id', desc: idDesc, cast: 'uuid', nullable: false },

@@ -13,7 +13,8 @@ export function toApiRecord(obj: ResolvedObject, row: Record<string, unknown>, o
   const custom = (row.custom ?? {}) as Record<string, Json>;
   for (const f of obj.fields.values()) {
     if (only && !only.has(f.name)) continue;
-    out[f.name] = f.custom ? (custom[f.name] ?? null) : fromColumn(row[columnOf(f)]);
+    // hasOwn: a custom field may be named like an Object.prototype member ("constructor").
+    out[f.name] = f.custom ? (Object.hasOwn(custom, f.name) ? custom[f.name] : null) : fromColumn(row[columnOf(f)]);
   }
   return out;
 }
@@ -57,7 +58,7 @@ export function validateValues(obj: ResolvedObject, body: unknown, mode: 'create
   }
   if (mode === 'create') {
     for (const f of obj.fields.values()) {
-      if (f.readOnly || f.name in values) continue;
+      if (f.readOnly || Object.hasOwn(values, f.name)) continue;
       if (f.defaultValue !== undefined) values[f.name] = f.defaultValue;
       else if (f.required) errors.push({ path: `/${f.name}`, message: 'is required' });
     }

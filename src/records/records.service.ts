@@ -3,9 +3,10 @@ import type { Actor } from '../auth/actor.ts';
 import { requirePermission } from '../auth/permissions.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
-import { AppError, notFound } from '../http/errors.ts';
+import { AppError, notFound, validationError } from '../http/errors.ts';
 import { isUuid, type Json } from '../objects/field-types.ts';
 import { loadObject, type ResolvedObject } from '../objects/registry.ts';
+import { sqlState } from '../write/retry.ts';
 import { executeWrite, fingerprint, type WritePathDeps, type WriteResult, type WriteTx } from '../write/write-path.ts';
 import { encodeCursor, orderAndKeyset, parseListQuery } from './list-query.ts';
 import {
@@ -243,8 +244,23 @@ export async function createRecord(deps: RecordsDeps, ctx: RequestCtx, object: s
 async function checkOwnerAssignment(tx: WriteTx, values: RecordValues): Promise<void> {
   const owner = values.ownerId;
   if (owner === undefined || owner === null || owner === tx.actor.userId) return;
-  if (tx.actor.role === 'admin' || tx.actor.role === 'manager') return;
-  throw new AppError('forbidden', 'Only managers and administrators may assign records to someone else.');
+  if (tx.actor.role === 'admin') return;
+  if (tx.actor.role !== 'manager') {
+    throw new AppError('forbidden', 'Only managers and administrators may assign records to someone else.');
+  }
+  // Row-level security lets a manager see their team's records only (under private
+  // sharing); a record given outside that would fail the INSERT/UPDATE ... RETURNING
+  // with an RLS error (a 500). Say so instead.
+  const res = await tx.client.query<{ ok: boolean }>(
+    `SELECT coalesce((SELECT o.sharing_default <> 'private' FROM organizations o WHERE o.id = basalt_org()), false)
+         OR EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND u.team_id = basalt_team()) AS ok`,
+    [owner],
+  );
+  if (!res.rows[0]?.ok) {
+    throw new AppError('forbidden', 'Managers may assign records only to members of their own team.', [
+      { path: '/ownerId', message: 'is not a member of your team' },
+    ]);
+  }
 }
 
 export async function patchRecord(
@@ -384,7 +400,13 @@ export async function listRecords(
       if (keyset) where.push(keyset);
       const sql = `SELECT t.*, ${keyExprs.map((e, i) => `${e} AS __k${i}`).join(', ')}
         FROM ${obj.def.table} t WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT ${q.limit + 1}`;
-      const res = await client.query(sql, params);
+      const res = await client.query(sql, params).catch((err: unknown) => {
+        // A forged cursor value that does not cast to its key's type (e.g. "abc" for a number).
+        if (q.cursor && sqlState(err)?.startsWith('22')) {
+          throw validationError([{ path: 'cursor', message: 'invalid cursor' }], 'The cursor is invalid; start again without a cursor.');
+        }
+        throw err;
+      });
       const rows = res.rows.slice(0, q.limit);
       const last = rows[rows.length - 1];
       const nextCursor =
