@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import client from 'prom-client';
+import { registerAuditRoutes } from './audit/audit.routes.ts';
 import type { AuthDeps } from './auth/auth.service.ts';
 import { authenticate } from './auth/auth.service.ts';
 import { registerAuthRoutes } from './auth/auth.routes.ts';
@@ -81,6 +82,7 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   registerAuthRoutes(app, authDeps);
   registerMetadataRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
+  registerAuditRoutes(app, { pool });
   await registerWebUi(app);
 
   const standardDoc = buildOpenApi(

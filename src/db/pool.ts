@@ -34,6 +34,13 @@ export function createPool(opts: PoolOptions): Pool {
     keepAlive: true,
   });
   pool.on('error', (err) => opts.onError?.(err));
+  // pg-pool listens for a client's 'error' only while it is idle; a checked-out client whose
+  // server goes away (pg_terminate_backend, failover) emits 'error' too, which would crash
+  // the process. The failure reaches the caller through the query in flight (or the next
+  // one: "not queryable"), and the write path then discards the connection.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 

@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { type AuditEntry, chainHash } from '../audit/chain.ts';
+import { type AuditEntry, canonicalJson, chainHash } from '../audit/chain.ts';
 import { type Actor, callerId } from '../auth/actor.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { beginSql } from '../db/session.ts';
 import { AppError } from '../http/errors.ts';
 import type { Json } from '../objects/field-types.ts';
-import { backoffMs, isConnectionError, isRetryable, sleep } from './retry.ts';
+import { backoffMs, isConnectionError, isRetryable, sleep, sqlState } from './retry.ts';
 
 /**
  * THE write path. Every change Basalt makes on behalf of a caller runs through
@@ -67,9 +67,10 @@ export interface WritePathDeps {
 const CLIENT_KEY_TTL = '48 hours';
 const SERVER_KEY_TTL = '1 hour';
 
+/** Key order of the body does not matter: `{a,b}` and `{b,a}` are the same request. */
 export function fingerprint(method: string, route: string, body: unknown): string {
   return createHash('sha256')
-    .update(`${method} ${route}\n${JSON.stringify(body ?? null)}`)
+    .update(`${method} ${route}\n${canonicalJson(body ?? null)}`)
     .digest('hex');
 }
 
@@ -101,6 +102,19 @@ interface Receipt {
   response_headers: Record<string, string>;
 }
 
+/** Our own earlier attempt may still hold the key's lock (its connection is dying): wait, do not answer 409. */
+class OwnAttemptStillRunning extends Error {
+  constructor() {
+    super('an earlier attempt of this write still holds its idempotency lock');
+    this.name = 'OwnAttemptStillRunning';
+  }
+}
+
+/** Another transaction committed a receipt with this key between our lookup and our insert. */
+function isReceiptRace(err: unknown): boolean {
+  return sqlState(err) === '23505' && (err as { constraint?: unknown }).constraint === 'write_receipts_pkey';
+}
+
 export async function executeWrite(
   deps: WritePathDeps,
   req: WriteRequest,
@@ -109,36 +123,32 @@ export async function executeWrite(
   const caller = callerId(req.actor);
   // Without a client key the server still keys the write, to resolve a lost COMMIT answer.
   const key = req.idempotencyKey ?? `server:${req.requestId}:${randomUUID()}`;
+  // Once a COMMIT may have happened without us knowing, every later attempt must look for
+  // the receipt before doing the work again (also for server keys).
+  let commitUncertain = false;
   for (let attempt = 1; ; attempt++) {
     let client: PoolClient | undefined;
     let committing = false;
     try {
       client = await deps.pool.connect();
-      const result = await attemptOnce(deps, req, client, caller, key, work, () => {
+      const result = await attemptOnce(deps, req, client, caller, key, work, { attempt, commitUncertain }, () => {
         committing = true;
       });
       client.release();
       client = undefined;
       return { ...result, attempts: attempt };
     } catch (err) {
-      if (client) {
-        const broken = isConnectionError(err);
-        if (!broken) await client.query('ROLLBACK').catch(() => {});
-        client.release(broken ? (err as Error) : undefined);
-      }
+      if (client) await releaseAfterFailure(client, err);
       if (err instanceof AppError) throw err;
-      if (!isRetryable(err)) throw err;
-      if (committing) {
+      const retryable = isRetryable(err) || isReceiptRace(err) || err instanceof OwnAttemptStillRunning;
+      if (!retryable) throw err;
+      if (committing || isReceiptRace(err)) {
         // The COMMIT may have happened: the receipt, written in the same transaction, says.
+        commitUncertain = true;
         const stored = await findReceipt(deps.pool, req.actor, caller, key).catch(() => undefined);
         if (stored) {
-          return {
-            status: stored.status_code,
-            body: stored.response_body,
-            headers: stored.response_headers,
-            replayed: false,
-            attempts: attempt,
-          };
+          if (stored.request_hash !== req.requestFingerprint) throw keyReused();
+          return { ...fromReceipt(stored), replayed: !committing, attempts: attempt };
         }
       }
       const wait = backoffMs(attempt);
@@ -153,6 +163,31 @@ export async function executeWrite(
   }
 }
 
+/** A connection that failed (or could not even roll back) never goes back to the pool. */
+async function releaseAfterFailure(client: PoolClient, err: unknown): Promise<void> {
+  if (isConnectionError(err)) {
+    client.release(err as Error);
+    return;
+  }
+  try {
+    await client.query('ROLLBACK');
+    client.release();
+  } catch (rollbackErr) {
+    client.release(rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)));
+  }
+}
+
+function keyReused(): AppError {
+  return new AppError(
+    'idempotency_key_reused',
+    'This Idempotency-Key was already used with a different request. Use a new key for a new request.',
+  );
+}
+
+function fromReceipt(r: Receipt): WriteResponse {
+  return { status: r.status_code, body: r.response_body, headers: r.response_headers };
+}
+
 async function attemptOnce(
   deps: WritePathDeps,
   req: WriteRequest,
@@ -160,37 +195,17 @@ async function attemptOnce(
   caller: string,
   key: string,
   work: (tx: WriteTx) => Promise<WriteResponse>,
+  state: { attempt: number; commitUncertain: boolean },
   markCommitting: () => void,
 ): Promise<Omit<WriteResult, 'attempts'>> {
   await client.query(beginSql(req.actor));
-  if (req.idempotencyKey !== undefined) {
-    const claim = await client.query<{ locked: boolean; receipt: Receipt | null }>(
-      `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked,
-              (SELECT row_to_json(r) FROM (
-                 SELECT request_hash, status_code, response_body, response_headers
-                 FROM write_receipts WHERE caller_id = $2 AND key = $3) r) AS receipt`,
-      [`${req.actor.orgId}/${caller}/${key}`, caller, key],
-    );
-    const { locked, receipt } = claim.rows[0];
-    if (!locked) {
-      throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', undefined, undefined, {
-        'Retry-After': '1',
-      });
-    }
+  if (req.idempotencyKey !== undefined || state.commitUncertain) {
+    const receipt = await claimKey(client, req, caller, key, state.attempt);
     if (receipt) {
       await client.query('ROLLBACK');
-      if (receipt.request_hash !== req.requestFingerprint) {
-        throw new AppError(
-          'idempotency_key_reused',
-          'This Idempotency-Key was already used with a different request. Use a new key for a new request.',
-        );
-      }
-      return {
-        status: receipt.status_code,
-        body: receipt.response_body,
-        headers: receipt.response_headers,
-        replayed: true,
-      };
+      if (receipt.request_hash !== req.requestFingerprint) throw keyReused();
+      // A receipt found after our own lost COMMIT is our own write, not a client's replay.
+      return { ...fromReceipt(receipt), replayed: !state.commitUncertain };
     }
   }
 
@@ -199,8 +214,38 @@ async function attemptOnce(
   await recordLedger(client, tx, req, caller, key, response);
   markCommitting();
   await client.query('COMMIT');
-  if (tx.events.length) deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
+  if (tx.events.length) {
+    try {
+      deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
+    } catch (err) {
+      // Committed is committed: a consumer's failure must not turn the answer into an error.
+      deps.log?.warn({ err, requestId: req.requestId }, 'in-process event consumer failed');
+    }
+  }
   return { ...response, replayed: false };
+}
+
+/**
+ * Takes the key's transaction-scoped lock, then reads the receipt in a separate statement:
+ * in READ COMMITTED each statement gets a fresh snapshot, so a receipt committed by the
+ * transaction that held the lock just before us is visible. (Reading it in the same
+ * statement as the lock used a snapshot taken before the lock was granted.)
+ */
+async function claimKey(client: PoolClient, req: WriteRequest, caller: string, key: string, attempt: number): Promise<Receipt | undefined> {
+  const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked', [
+    `${req.actor.orgId}/${caller}/${key}`,
+  ]);
+  if (!lock.rows[0].locked) {
+    if (attempt > 1) throw new OwnAttemptStillRunning();
+    throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', undefined, undefined, {
+      'Retry-After': '1',
+    });
+  }
+  const res = await client.query<Receipt>(
+    'SELECT request_hash, status_code, response_body, response_headers FROM write_receipts WHERE caller_id = $1 AND key = $2',
+    [caller, key],
+  );
+  return res.rows[0];
 }
 
 /**
