@@ -282,7 +282,15 @@ export async function patchRecord(
       ]);
     }
     const row = await lockForChange(tx.client, obj, id, false);
-    if ('ownerId' in values && values.ownerId !== row.owner_id) await checkOwnerAssignment(tx, values);
+    if ('ownerId' in values && values.ownerId !== row.owner_id) {
+      // Write access through sharing (public_read_write) is not ownership: only the
+      // owner, a manager or an admin may transfer a record (else a rep could claim any).
+      const elevated = tx.actor.role === 'admin' || tx.actor.role === 'manager';
+      if (!elevated && row.owner_id !== tx.actor.userId) {
+        throw new AppError('forbidden', `Only the owner, a manager or an administrator may reassign this ${obj.def.singular}.`);
+      }
+      await checkOwnerAssignment(tx, values);
+    }
     await checkReferences(tx.client, obj, values);
     if (object === 'cases' && 'status' in values) {
       // Closing stamps closedAt; reopening clears it.
