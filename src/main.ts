@@ -4,6 +4,7 @@ import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { ensureAppRole, loadMigrations, migrate } from './db/migrate.ts';
 import { createPool, deriveAppRolePassword, withCredentials } from './db/pool.ts';
 import type { Lifecycle } from './health/health.routes.ts';
+import { startEventPipeline } from './events/pipeline.ts';
 import { buildServer } from './server.ts';
 import { startMaintenance } from './maintenance.ts';
 
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   });
   const server = await buildServer({ config, pool, lifecycle });
   const maintenance = startMaintenance({ pool, keys: server.keys, log: server.app.log });
+  const events = config.outboxRelay ? startEventPipeline({ config, pool, hub: server.events, log: server.app.log }) : undefined;
   await server.app.listen({ port: config.port, host: config.host });
   say(`ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port} in ${Date.now() - started} ms (${applied} migrations applied)`);
 
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     deadline.unref();
     maintenance.stop();
     await server.app.close();
+    await events?.stop();
     await pool.end().catch(() => {});
     if (embedded) await embedded.stop();
     say('stopped');

@@ -12,12 +12,14 @@ import type { Config } from './config/config.ts';
 import type { Pool } from './db/pool.ts';
 import { withTenant } from './db/session.ts';
 import { type Lifecycle, registerHealthRoutes } from './health/health.routes.ts';
+import { createEventHub, type EventHub } from './events/pipeline.ts';
 import { createHttpServer } from './http/app.ts';
 import { registerMetadataRoutes } from './metadata/metadata.routes.ts';
 import { STANDARD_OBJECTS } from './objects/definitions.ts';
 import { loadAllObjects, resolveObject } from './objects/registry.ts';
 import { buildOpenApi } from './openapi/openapi.ts';
 import { type RecordsRouteDeps, registerRecordRoutes } from './records/records.routes.ts';
+import { registerWebhookRoutes } from './webhooks/webhooks.routes.ts';
 import { registerWebUi } from './web/web.plugin.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -34,6 +36,8 @@ export interface BasaltServer {
   app: FastifyInstance;
   keys: KeyStore;
   metrics: client.Registry;
+  /** Wake-ups and the in-process event bus, shared with the event pipeline (src/main.ts). */
+  events: EventHub;
 }
 
 /** Assembles the HTTP application: every route, guarded by default. */
@@ -71,7 +75,9 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
     req.actor = await authenticate(authDeps, req.headers.authorization);
   });
 
+  const events = createEventHub();
   const recordDeps: RecordsRouteDeps = {
+    onCommitted: () => events.relayDoorbell.ring(),
     pool,
     writeDeadlineMs: config.writeDeadlineMs,
     requireIfMatchOnPatch: config.requireIfMatchOnPatch,
@@ -82,6 +88,7 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   registerAuthRoutes(app, authDeps);
   registerMetadataRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
+  registerWebhookRoutes(app, { ...recordDeps, wakeDeliveries: () => events.deliveryDoorbell.ring() });
   registerAuditRoutes(app, { pool });
   await registerWebUi(app);
 
@@ -106,5 +113,5 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
     return buildOpenApi(objects, { version: VERSION });
   });
 
-  return { app, keys, metrics };
+  return { app, keys, metrics, events };
 }

@@ -241,6 +241,96 @@ export const settings = {
     default: '',
     parse: natsUrl,
   },
+  natsStream: {
+    env: 'BASALT_NATS_STREAM',
+    description: 'JetStream stream the outbox relay publishes to (created if missing).',
+    default: 'BASALT_EVENTS',
+    parse: (raw: string, env: string) => {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new ConfigError(env, 'must be 1 to 64 letters, digits, `_` or `-`');
+      return raw;
+    },
+  },
+  natsSubjectPrefix: {
+    env: 'BASALT_NATS_SUBJECT_PREFIX',
+    description: 'Subject prefix of events: `<prefix>.<organizationId>.<object>.<event type>`; the stream takes `<prefix>.>`.',
+    default: 'basalt.events',
+    parse: (raw: string, env: string) => {
+      if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(raw)) throw new ConfigError(env, 'must be dot-separated subject tokens');
+      return raw;
+    },
+  },
+  natsStreamReplicas: {
+    env: 'BASALT_NATS_STREAM_REPLICAS',
+    description: 'Replicas of the event stream (3 on a NATS cluster for HA).',
+    default: '1',
+    parse: int(1, 5),
+  },
+  natsDuplicateWindowSeconds: {
+    env: 'BASALT_NATS_DUPLICATE_WINDOW_SECONDS',
+    description: 'How long JetStream remembers event ids to drop republished events (`Nats-Msg-Id`).',
+    default: '120',
+    parse: int(1, 7 * 86400),
+  },
+  outboxRelay: {
+    env: 'BASALT_OUTBOX_RELAY',
+    description: 'Run the outbox relay and the webhook delivery worker in this process (any number of nodes may).',
+    default: 'true',
+    parse: bool,
+  },
+  outboxBatchSize: {
+    env: 'BASALT_OUTBOX_BATCH_SIZE',
+    description: 'Events the relay claims per batch.',
+    default: '200',
+    parse: int(1, 10000),
+  },
+  outboxPollMs: {
+    env: 'BASALT_OUTBOX_POLL_MS',
+    description: 'How often the relay and the webhook worker look for work written by other nodes (this node wakes them at once).',
+    default: '1000',
+    parse: int(10, 600000),
+  },
+  webhookTimeoutMs: {
+    env: 'BASALT_WEBHOOK_TIMEOUT_MS',
+    description: 'Timeout of one webhook request.',
+    default: '1500',
+    parse: int(100, 60000),
+  },
+  webhookMaxRetries: {
+    env: 'BASALT_WEBHOOK_MAX_RETRIES',
+    description: 'Retries of a failed webhook delivery before it is dead-lettered (replayable).',
+    default: '3',
+    parse: int(0, 20),
+  },
+  webhookRetryBaseMs: {
+    env: 'BASALT_WEBHOOK_RETRY_BASE_MS',
+    description: 'First retry delay; retry n waits about base x 4^(n-1), with jitter.',
+    default: '30000',
+    parse: int(1, 86400000),
+  },
+  webhookConcurrency: {
+    env: 'BASALT_WEBHOOK_CONCURRENCY',
+    description: 'Webhook requests in flight per node.',
+    default: '16',
+    parse: int(1, 1000),
+  },
+  webhookEndpointConcurrency: {
+    env: 'BASALT_WEBHOOK_ENDPOINT_CONCURRENCY',
+    description: 'Webhook requests in flight per node to one endpoint, so a slow endpoint cannot take every slot.',
+    default: '4',
+    parse: int(1, 1000),
+  },
+  webhookBreakerThreshold: {
+    env: 'BASALT_WEBHOOK_BREAKER_THRESHOLD',
+    description: 'Consecutive failures that open an endpoint circuit (its deliveries wait; others are unaffected).',
+    default: '5',
+    parse: int(1, 1000),
+  },
+  webhookBreakerCooldownMs: {
+    env: 'BASALT_WEBHOOK_BREAKER_COOLDOWN_MS',
+    description: 'How long an open circuit stays open before one probe request is let through.',
+    default: '30000',
+    parse: int(10, 3600000),
+  },
   logLevel: {
     env: 'BASALT_LOG_LEVEL',
     description: 'Log level.',
