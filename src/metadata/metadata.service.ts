@@ -72,6 +72,9 @@ function parseNewField(body: unknown): NewField {
   const { name, label, type, options, required, searchable, lookupObject, description, maxLength } = body;
   if (typeof name !== 'string' || !/^[a-z][a-zA-Z0-9]{0,62}$/.test(name)) {
     errors.push({ path: '/name', message: 'must be camelCase: a lower-case letter, then letters and digits, at most 63 characters' });
+  } else if (name in Object.prototype) {
+    // "constructor", "toString", ...: every plain object already "has" them.
+    errors.push({ path: '/name', message: 'is reserved' });
   }
   const text = (v: unknown, max: number) => typeof v === 'string' && v.trim() !== '' && v.length <= max && v.isWellFormed() && !v.includes('\u0000');
   if (!text(label, 100)) errors.push({ path: '/label', message: 'must be a non-empty string of at most 100 characters' });
