@@ -21,6 +21,7 @@ import { buildOpenApi } from './openapi/openapi.ts';
 import { type RecordsRouteDeps, registerRecordRoutes } from './records/records.routes.ts';
 import { registerWebhookRoutes } from './webhooks/webhooks.routes.ts';
 import { registerWebUi } from './web/web.plugin.ts';
+import { registerResilienceRoutes } from './resilience/resilience.routes.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -88,6 +89,7 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   registerAuthRoutes(app, authDeps);
   registerMetadataRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
+  registerResilienceRoutes(app, recordDeps);
   registerWebhookRoutes(app, { ...recordDeps, wakeDeliveries: () => events.deliveryDoorbell.ring() });
   registerAuditRoutes(app, { pool });
   await registerWebUi(app);
