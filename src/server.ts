@@ -5,7 +5,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import client from 'prom-client';
 import { registerAuditRoutes } from './audit/audit.routes.ts';
 import type { AuthDeps } from './auth/auth.service.ts';
-import { authenticate } from './auth/auth.service.ts';
+import { authenticate, identityDeps } from './auth/auth.service.ts';
+import { registerApiKeyRoutes } from './auth/api-keys.routes.ts';
+import { registerUserRoutes } from './users/users.routes.ts';
 import { registerAuthRoutes } from './auth/auth.routes.ts';
 import { KeyStore } from './auth/keys.ts';
 import type { Config } from './config/config.ts';
@@ -86,7 +88,9 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   };
 
   registerHealthRoutes(app, pool, deps.lifecycle, metrics);
-  registerAuthRoutes(app, authDeps);
+  registerAuthRoutes(app, identityDeps(authDeps, config, app.log));
+  registerApiKeyRoutes(app, identityDeps(authDeps, config, app.log));
+  registerUserRoutes(app, identityDeps(authDeps, config, app.log));
   registerMetadataRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
   registerResilienceRoutes(app, recordDeps);

@@ -1,32 +1,44 @@
-import type { FastifyInstance } from 'fastify';
-import { withTenant } from '../db/session.ts';
-import { validationError } from '../http/errors.ts';
-import { isPlainObject } from '../records/record-shape.ts';
-import { type AuthDeps, issueTokens, toPublicUser, unauthenticated } from './auth.service.ts';
-import { burnPasswordCheck, verifyPassword } from './passwords.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { actorOf, idempotencyKeyOf } from '../http/request-context.ts';
+import { sendWrite } from '../records/records.routes.ts';
+import type { IdentityDeps } from './auth.service.ts';
+import { login } from './login.service.ts';
+import { type CallInfo, completeMfaLogin, confirmMfa, disableMfa, enrollMfa } from './mfa.service.ts';
+import { logout, me, refreshSession } from './sessions.service.ts';
+import { signup } from './signup.service.ts';
 
-export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
+function callOf(req: FastifyRequest): CallInfo {
+  return { requestId: String(req.id), idempotencyKey: idempotencyKeyOf(req), authorization: req.headers.authorization, ip: req.ip };
+}
+
+/**
+ * Sign-in, sessions, MFA and signup. Routes that run before a full sign-in are public and
+ * authenticate themselves (enroll and confirm also take an enrollment MFA token).
+ */
+export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): void {
+  const pub = { config: { public: true } };
   const jwks = async () => deps.keys.jwks();
-  app.get('/api/v1/auth/jwks', { config: { public: true } }, jwks);
-  app.get('/.well-known/jwks.json', { config: { public: true } }, jwks);
+  app.get('/api/v1/auth/jwks', pub, jwks);
+  app.get('/.well-known/jwks.json', pub, jwks);
 
-  app.post('/api/v1/auth/login', { config: { public: true } }, async (req) => {
-    const body = req.body;
-    if (!isPlainObject(body) || typeof body.email !== 'string' || typeof body.password !== 'string') {
-      throw validationError([{ path: '', message: 'send { "email": string, "password": string }' }]);
-    }
-    const found = await deps.pool.query('SELECT * FROM basalt_find_login($1)', [body.email.slice(0, 320)]);
-    const ref = found.rows[0];
-    if (!ref) {
-      await burnPasswordCheck(body.password);
-      throw unauthenticated('Wrong email or password.');
-    }
-    if (ref.status !== 'active' || !(await verifyPassword(ref.password_hash, body.password))) {
-      throw unauthenticated('Wrong email or password.');
-    }
-    return withTenant(deps.pool, { orgId: ref.organization_id }, async (client) => {
-      const res = await client.query('UPDATE users SET last_login_at = now() WHERE id = $1 RETURNING *', [ref.id]);
-      return issueTokens(deps, client, toPublicUser(res.rows[0]));
-    });
+  app.post('/api/v1/auth/login', pub, async (req) => login(deps, req.body, req.ip));
+  app.post('/api/v1/auth/mfa', pub, async (req) => completeMfaLogin(deps, req.body));
+  app.post('/api/v1/auth/refresh', pub, async (req) => refreshSession(deps, req.body));
+  app.post('/api/v1/auth/logout', pub, async (req, reply) => {
+    await logout(deps, req.body, req.headers.authorization);
+    return reply.code(204).send();
   });
+  app.get('/api/v1/auth/me', async (req) => me(deps, actorOf(req)));
+
+  app.post('/api/v1/auth/mfa/enroll', pub, async (req) => enrollMfa(deps, callOf(req)));
+  app.post('/api/v1/auth/mfa/confirm', pub, async (req, reply) => {
+    const result = await confirmMfa(deps, callOf(req), req.body);
+    if (result.replayed) reply.header('Idempotent-Replayed', 'true');
+    return reply.code(result.status).send(result.body);
+  });
+  app.post('/api/v1/auth/mfa/disable', async (req, reply) =>
+    sendWrite(reply, await disableMfa(deps, actorOf(req), callOf(req), req.body)),
+  );
+
+  app.post('/api/v1/signup', pub, async (req, reply) => reply.code(201).send(await signup(deps, callOf(req), req.body)));
 }

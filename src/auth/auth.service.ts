@@ -1,16 +1,36 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../config/config.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
 import { AppError } from '../http/errors.ts';
+import type { WritePathDeps } from '../write/write-path.ts';
 import type { Actor, Role } from './actor.ts';
 import type { KeyStore } from './keys.ts';
+import type { ThrottleDeps } from './throttle.service.ts';
 
 export interface AuthDeps {
   pool: Pool;
   keys: KeyStore;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+}
+
+/** What the identity routes (sign-in, MFA, users, API keys, signup) need. */
+export interface IdentityDeps extends AuthDeps, WritePathDeps {
+  throttle: ThrottleDeps;
+  openSignup: boolean;
+  writeDeadlineMs: number;
+}
+
+export function identityDeps(auth: AuthDeps, config: Config, log?: WritePathDeps['log']): IdentityDeps {
+  return {
+    ...auth,
+    log,
+    throttle: { pool: auth.pool, maxAttempts: config.loginMaxAttempts, windowSeconds: config.loginWindowSeconds },
+    openSignup: config.openSignup,
+    writeDeadlineMs: config.writeDeadlineMs,
+  };
 }
 
 export interface PublicUser {
@@ -35,6 +55,12 @@ export const API_KEY_PREFIX = 'bsk_';
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** A PostgreSQL unique violation (of that constraint, when named). */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string } | null;
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }
 
 export function unauthenticated(detail = 'The access token is missing, invalid or expired.'): AppError {
@@ -78,12 +104,31 @@ export async function issueTokens(
   return { accessToken, refreshToken, expiresIn: deps.accessTokenTtlSeconds, tokenType: 'Bearer', user };
 }
 
+/**
+ * The end of every sign-in (password, MFA, enrollment, signup): a new session for an
+ * active user. 401 if the user was disabled in the meantime.
+ */
+export async function startSession(deps: AuthDeps, orgId: string, userId: string): Promise<TokenPair> {
+  return withTenant(deps.pool, { orgId }, async (client) => {
+    const res = await client.query("UPDATE users SET last_login_at = now() WHERE id = $1 AND status = 'active' RETURNING *", [
+      userId,
+    ]);
+    if (!res.rows[0]) throw unauthenticated('Wrong email or password.');
+    return issueTokens(deps, client, toPublicUser(res.rows[0]));
+  });
+}
+
+/** The bearer token of an Authorization header, if it has that shape. */
+export function bearerOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  return /^Bearer\s+(\S{1,4096})$/i.exec(header.trim())?.[1];
+}
+
 /** Turns an Authorization header into an Actor, or throws 401. */
 export async function authenticate(deps: AuthDeps, header: string | undefined): Promise<Actor> {
   if (!header) throw unauthenticated('Sign in first: send Authorization: Bearer <token>.');
-  const m = /^Bearer\s+(\S{1,4096})$/i.exec(header.trim());
-  if (!m) throw unauthenticated('Use Authorization: Bearer <access token or API key>.');
-  const token = m[1];
+  const token = bearerOf(header);
+  if (!token) throw unauthenticated('Use Authorization: Bearer <access token or API key>.');
   if (token.startsWith(API_KEY_PREFIX)) return authenticateApiKey(deps, token);
   const claims = await deps.keys.verify(token);
   if (!claims) throw unauthenticated();

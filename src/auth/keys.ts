@@ -1,6 +1,6 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { v7 as uuidv7 } from 'uuid';
-import type { Pool } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../db/pool.ts';
 
 const ALG = 'EdDSA';
 const ISSUER = 'basalt';
@@ -64,17 +64,7 @@ export class KeyStore {
       await client.query('BEGIN');
       await client.query("SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))");
       const live = await client.query('SELECT 1 FROM signing_keys WHERE sign_until > now() + interval \'1 minute\'');
-      if (live.rowCount === 0) {
-        const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
-        const kid = uuidv7();
-        const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
-        const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
-        await client.query(
-          `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, sign_until, verify_until)
-           VALUES ($1, $2, $3, $4, now() + make_interval(days => $5), now() + make_interval(days => $5) + make_interval(secs => $6))`,
-          [kid, ALG, publicJwk, privateJwk, this.rotationDays, this.accessTtlSeconds + 60],
-        );
-      }
+      if (live.rowCount === 0) await this.insertKey(client);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
@@ -85,12 +75,64 @@ export class KeyStore {
     await this.reload();
   }
 
+  /**
+   * Makes a new signing key now (an operator's early rotation). Older keys keep verifying
+   * until verify_until, so no one is signed out; other nodes start verifying the new key on
+   * the first token that names its kid.
+   */
+  async rotate(): Promise<string> {
+    const client = await this.pool.connect();
+    let kid: string;
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))");
+      kid = await this.insertKey(client);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+    await this.reload();
+    return kid;
+  }
+
+  private async insertKey(client: PoolClient): Promise<string> {
+    const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
+    const kid = uuidv7();
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
+    // clock_timestamp(), not now(): a key made later in the same transaction must sort newer.
+    await client.query(
+      `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, sign_until, verify_until)
+       VALUES ($1, $2, $3, $4, clock_timestamp(), now() + make_interval(days => $5),
+               now() + make_interval(days => $5) + make_interval(secs => $6))`,
+      [kid, ALG, publicJwk, privateJwk, this.rotationDays, this.accessTtlSeconds + 60],
+    );
+    return kid;
+  }
+
   private current(): LiveKey | undefined {
     const now = Date.now();
     return this.keys.find((k) => k.signUntil.getTime() > now + 60_000);
   }
 
+  /** Signs an access token (typ 'access', lifetime BASALT_ACCESS_TOKEN_TTL_SECONDS). */
   async sign(claims: Omit<AccessClaims, 'typ' | 'iss' | 'iat' | 'exp'>): Promise<string> {
+    return this.signToken('access', claims, this.accessTtlSeconds);
+  }
+
+  /** Verifies an access token; returns undefined for any invalid or expired token. */
+  async verify(token: string): Promise<AccessClaims | undefined> {
+    return (await this.verifyToken('access', token)) as AccessClaims | undefined;
+  }
+
+  /**
+   * Signs a short-lived token of another kind (e.g. 'mfa'). The typ claim keeps kinds
+   * apart: an access-token check never accepts an 'mfa' token, and the reverse.
+   */
+  async signToken(typ: string, claims: JWTPayload, ttlSeconds: number): Promise<string> {
     let key = this.current();
     if (!key) {
       await this.ensureSigningKey();
@@ -98,16 +140,16 @@ export class KeyStore {
     }
     if (!key) throw new Error('no signing key');
     const privateKey = await importJWK(key.privateJwk, ALG);
-    return new SignJWT({ ...claims, typ: 'access' })
+    return new SignJWT({ ...claims, typ })
       .setProtectedHeader({ alg: ALG, kid: key.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
       .setIssuedAt()
-      .setExpirationTime(`${this.accessTtlSeconds}s`)
+      .setExpirationTime(`${ttlSeconds}s`)
       .sign(privateKey);
   }
 
-  /** Verifies an access token; returns undefined for any invalid or expired token. */
-  async verify(token: string): Promise<AccessClaims | undefined> {
+  /** Verifies a token of the given typ; undefined for any invalid, expired or other-typ token. */
+  async verifyToken(typ: string, token: string): Promise<JWTPayload | undefined> {
     try {
       const { payload } = await jwtVerify(
         token,
@@ -122,8 +164,7 @@ export class KeyStore {
         },
         { issuer: ISSUER, algorithms: [ALG] },
       );
-      if (payload.typ !== 'access') return undefined;
-      return payload as AccessClaims;
+      return payload.typ === typ ? payload : undefined;
     } catch {
       return undefined;
     }
