@@ -9,7 +9,11 @@ export interface HttpOptions {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
-const JSON_TYPES = /^application\/(json|merge-patch\+json|problem\+json)$/;
+// Media type plus optional parameters (`application/json; charset=utf-8` is what most clients send).
+const JSON_TYPES = /^application\/(?:json|merge-patch\+json|problem\+json)\s*(?:;.*)?$/i;
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+/** Deeper JSON than any Basalt body needs; recursive consumers (stringify, hashing) must never see more. */
+export const MAX_JSON_DEPTH = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -26,6 +30,11 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();
     },
     return503OnClosing: false,
+    // A URL that does not decode (e.g. `%E0%A4%A`) gets the same problem+json as any bad input.
+    frameworkErrors: (err, req, reply) => {
+      reply.header('X-Request-Id', req.id);
+      sendProblem(req, reply, new AppError('bad_request', `The URL is not valid: ${err.message.slice(0, 200)}`));
+    },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
@@ -35,7 +44,11 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   });
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    const charset = CHARSET.exec(String(req.headers['content-type']))?.[1].toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return done(new AppError('unsupported_media_type', 'Send JSON encoded as UTF-8 (charset=utf-8).'), undefined);
+    }
     if (body.length === 0) return done(null, undefined);
     let text: string;
     try {
@@ -43,12 +56,17 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     } catch {
       return done(new AppError('invalid_json', 'The request body is not valid UTF-8.'), undefined);
     }
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (err) {
       const detail = err instanceof RangeError ? 'The JSON document is nested too deeply.' : 'The request body is not valid JSON.';
-      done(new AppError('invalid_json', detail), undefined);
+      return done(new AppError('invalid_json', detail), undefined);
     }
+    if (jsonDepthExceeds(parsed, MAX_JSON_DEPTH)) {
+      return done(new AppError('invalid_json', `The JSON document is nested more than ${MAX_JSON_DEPTH} levels deep.`), undefined);
+    }
+    done(null, parsed);
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     if (body.length === 0) return done(null, undefined);
@@ -66,6 +84,20 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     sendProblem(req, reply, toAppError(err, req));
   });
   return app;
+}
+
+/** Iterative (a recursive walk is exactly what a hostile document would overflow). */
+function jsonDepthExceeds(root: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 function toAppError(err: unknown, req: FastifyRequest): AppError | Error {

@@ -67,23 +67,25 @@ export async function searchRecords(pool: Pool, actor: Actor, query: Record<stri
   const parts = readable.map((o) => {
     const trigram = [o.titleSql, ...(o.trigramSql ?? [])];
     const match = [
-      ...(tsquery ? ['t.search_vector @@ to_tsquery(\'simple\', $2)'] : []),
+      ...(tsquery ? ['t.search_vector @@ to_tsquery(\'simple\', $4)'] : []),
       ...trigram.map((e) => `(${e}) % $1`),
     ].join(' OR ');
     const similarity = trigram.length > 1 ? `greatest(${trigram.map((e) => `coalesce(similarity(${e}, $1), 0)`).join(', ')})` : `similarity(${trigram[0]}, $1)`;
-    const rank = tsquery ? `ts_rank(t.search_vector, to_tsquery('simple', $2))` : '0';
+    const rank = tsquery ? `ts_rank(t.search_vector, to_tsquery('simple', $4))` : '0';
     return `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle,
                     (${rank} + ${similarity})::float8 AS score, t.updated_at
              FROM ${o.table} t
-             WHERE t.organization_id = $3 AND t.deleted_at IS NULL AND (${match})
-             ORDER BY score DESC LIMIT $4)`;
+             WHERE t.organization_id = $2 AND t.deleted_at IS NULL AND (${match})
+             ORDER BY score DESC LIMIT $3)`;
   });
-  const sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $4`;
+  const sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $3`;
   return withTenant(
     pool,
     actor,
     async (client) => {
-      const res = await client.query(sql, [text, tsquery, actor.orgId, limit]);
+      // The tsquery is a parameter only when there is one: a query of punctuation alone
+      // ("'", "&|!") has no tokens, and an unreferenced parameter is a PostgreSQL error.
+      const res = await client.query(sql, tsquery ? [text, actor.orgId, limit, tsquery] : [text, actor.orgId, limit]);
       return {
         data: res.rows.map((r) => ({
           object: r.object,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { type HttpResult, startTestApp, type TestApp } from '../support/harness.ts';
 import { Api } from './helpers.ts';
 
 /**
@@ -139,7 +139,7 @@ describe('cursor pagination', () => {
           let cursor: string | null = null;
           let pages = 0;
           do {
-            const page = api.get(`/api/v1/opportunities?${query}${cursor ? `&cursor=${cursor}` : ''}`);
+            const page: Promise<HttpResult> = api.get(`/api/v1/opportunities?${query}${cursor ? `&cursor=${cursor}` : ''}`);
             // Churn alongside the read: one record in, one of the earlier newcomers out.
             const churn: Promise<unknown>[] = [];
             if (pages < 25) {
