@@ -16,6 +16,7 @@ import { withTenant } from './db/session.ts';
 import { type Lifecycle, registerHealthRoutes } from './health/health.routes.ts';
 import { createEventHub, type EventHub } from './events/pipeline.ts';
 import { createHttpServer } from './http/app.ts';
+import { registerImportExportRoutes } from './import-export/import-export.routes.ts';
 import { registerMetadataRoutes } from './metadata/metadata.routes.ts';
 import { STANDARD_OBJECTS } from './objects/definitions.ts';
 import { loadAllObjects, resolveObject } from './objects/registry.ts';
@@ -93,6 +94,7 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   registerUserRoutes(app, identityDeps(authDeps, config, app.log));
   registerMetadataRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
+  await registerImportExportRoutes(app, recordDeps);
   registerResilienceRoutes(app, recordDeps);
   registerWebhookRoutes(app, { ...recordDeps, wakeDeliveries: () => events.deliveryDoorbell.ring() });
   registerAuditRoutes(app, { pool });

@@ -211,7 +211,7 @@ export async function updateRecord(
   return { record, changed };
 }
 
-function emitDomainEvents(tx: WriteTx, obj: ResolvedObject, id: string, changed: UpdateOutcome['changed'], record: ApiRecord): void {
+export function emitDomainEvents(tx: WriteTx, obj: ResolvedObject, id: string, changed: UpdateOutcome['changed'], record: ApiRecord): void {
   for (const c of changed) {
     if (obj.def.name === 'opportunities' && c.field === 'stage') {
       tx.emit({ type: 'opportunity.stage_changed', object: obj.def.name, recordId: id, payload: { from: c.old, to: c.new, record } });

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CsvReader } from '../../src/import-export/csv.ts';
+import { startTestApp, type TestApp } from '../support/harness.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+  const rows = Array.from({ length: 4500 }, (_, i) => `Bulk ${String(i).padStart(4, '0')},bulk${i}@example.com,${i % 3 === 0 ? 'Engineer' : 'Sales'}`);
+  const res = await t.request('POST', '/api/v1/contacts/import', {
+    token: t.org.token,
+    raw: ['lastName,email,title', ...rows].join('\n'),
+    contentType: 'text/csv',
+  });
+  if (res.status !== 201 || res.body.rowsInserted !== 4500) throw new Error(`seed import failed: ${res.text.slice(0, 500)}`);
+});
+afterAll(async () => t?.close());
+
+function parseCsv(text: string): string[][] {
+  const reader = new CsvReader();
+  const out = [...reader.push(Buffer.from(text)), ...reader.end()];
+  return out.map((r) => {
+    if (!r.ok) throw new Error(r.message);
+    return r.cells;
+  });
+}
+
+describe('export', () => {
+  it('streams CSV with the list filters and sort, every matching record once', async () => {
+    const res = await t.request('GET', '/api/v1/contacts/export?filter[title]=Engineer&sort=lastName&fields=lastName,email,title', {
+      token: t.org.token,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/csv');
+    expect(res.headers.get('content-disposition')).toMatch(/attachment; filename="contacts-.*\.csv"/);
+    const [header, ...rows] = parseCsv(res.text);
+    expect(header).toEqual(['id', 'version', 'lastName', 'email', 'title']);
+    expect(rows).toHaveLength(1500);
+    expect(new Set(rows.map((r) => r[0])).size).toBe(1500);
+    expect(rows.every((r) => r[4] === 'Engineer')).toBe(true);
+    const names = rows.map((r) => r[2]);
+    expect(names).toEqual([...names].sort());
+  });
+
+  it('streams NDJSON records shaped like the JSON API', async () => {
+    const res = await t.request('GET', '/api/v1/contacts/export?format=ndjson&filter[lastName][startsWith]=Bulk%20000', { token: t.org.token });
+    expect(res.headers.get('content-type')).toContain('application/x-ndjson');
+    const lines = res.text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(10);
+    const api = await t.request('GET', `/api/v1/contacts/${lines[0].id}`, { token: t.org.token });
+    expect(lines[0]).toEqual(api.body);
+  });
+
+  it('escapes cells a spreadsheet would run as formulas, and quotes separators', async () => {
+    const made = await t.request('POST', '/api/v1/contacts', {
+      token: t.org.token,
+      body: { firstName: '=HYPERLINK("http://evil")', lastName: 'Zz Formula', title: '@SUM(A1)', phone: '+1 555', department: 'a,b\n"c"' },
+    });
+    expect(made.status).toBe(201);
+    const res = await t.request('GET', '/api/v1/contacts/export?filter[lastName]=Zz%20Formula&fields=firstName,title,phone,department', {
+      token: t.org.token,
+    });
+    const [, row] = parseCsv(res.text);
+    expect(row.slice(2)).toEqual(["'=HYPERLINK(\"http://evil\")", "'+1 555", "'@SUM(A1)", 'a,b\n"c"']); // declaration order
+    expect(res.text).toContain('"\'=HYPERLINK(""http://evil"")"');
+  });
+
+  it('round-trips: an exported file imports back as unchanged records', async () => {
+    const exp = await t.request('GET', '/api/v1/contacts/export?filter[lastName][startsWith]=Bulk%2001&fields=lastName,email,title,ownerId', {
+      token: t.org.token,
+    });
+    const res = await t.request('POST', '/api/v1/contacts/import?upsertBy=email', { token: t.org.token, raw: exp.text, contentType: 'text/csv' });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body).toMatchObject({ rowsRead: 100, rowsUnchanged: 100, rowsInserted: 0, rowsRejected: 0 });
+  });
+
+  it('rejects bad filters, paging parameters and formats before streaming', async () => {
+    for (const q of ['filter[nope]=1', 'limit=10', 'cursor=abc', 'format=xml', 'sort=body']) {
+      const res = await t.request('GET', `/api/v1/contacts/export?${q}`, { token: t.org.token });
+      expect(res.status, q).toBe(400);
+      expect(res.body.code).toBe('validation_failed');
+    }
+    const ro = await t.createUser(t.org.orgId, 'agent');
+    expect((await t.request('GET', '/api/v1/leads/export', { token: ro.token })).status).toBe(403);
+  });
+
+  it('exports only what row-level security lets the caller read', async () => {
+    const other = await t.createOrg('Other Org');
+    const res = await t.request('GET', '/api/v1/contacts/export?format=ndjson', { token: other.token });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('');
+  });
+});
+
+describe('pipeline report', () => {
+  it('sums amounts per stage and currency', async () => {
+    for (const [stage, amount, currency] of [
+      ['proposal', '100.10', 'EUR'],
+      ['proposal', '50.00', 'EUR'],
+      ['proposal', '7.00', 'USD'],
+      ['closed_won', '1000.00', 'EUR'],
+    ]) {
+      await t.request('POST', '/api/v1/opportunities', { token: t.org.token, body: { name: `Deal ${stage}`, stage, amount, currency } });
+    }
+    const res = await t.request('GET', '/api/v1/reports/pipeline', { token: t.org.token });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual([
+      { stage: 'proposal', currency: 'EUR', count: 2, amount: '150.10' },
+      { stage: 'proposal', currency: 'USD', count: 1, amount: '7.00' },
+      { stage: 'closed_won', currency: 'EUR', count: 1, amount: '1000.00' },
+    ]);
+    expect((await t.request('GET', '/api/v1/reports/pipeline?x=1', { token: t.org.token })).status).toBe(400);
+  });
+});
