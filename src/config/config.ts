@@ -331,6 +331,13 @@ export const settings = {
     default: '30000',
     parse: int(10, 3600000),
   },
+  trustProxy: {
+    env: 'BASALT_TRUST_PROXY',
+    description:
+      'Trust X-Forwarded-For from this many proxy hops (e.g. `1` behind HAProxy), so rate limits see the client address, not the load balancer\'s.',
+    default: '0',
+    parse: int(0, 10),
+  },
   logLevel: {
     env: 'BASALT_LOG_LEVEL',
     description: 'Log level.',

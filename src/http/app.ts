@@ -4,7 +4,7 @@ import type { Config } from '../config/config.ts';
 import { AppError, internalProblem, problemBody } from './errors.ts';
 
 export interface HttpOptions {
-  config: Pick<Config, 'bodyLimitBytes' | 'logLevel'>;
+  config: Pick<Config, 'bodyLimitBytes' | 'logLevel' | 'trustProxy'>;
   logger?: boolean | object;
 }
 
@@ -24,6 +24,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? { level: opts.config.logLevel },
     bodyLimit: opts.config.bodyLimitBytes,
+    trustProxy: opts.config.trustProxy > 0 ? opts.config.trustProxy : false,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
