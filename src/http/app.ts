@@ -24,7 +24,8 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? { level: opts.config.logLevel },
     bodyLimit: opts.config.bodyLimitBytes,
-    trustProxy: opts.config.trustProxy > 0 ? opts.config.trustProxy : false,
+    // Trust exactly N hops of X-Forwarded-For (proxy-addr counts hops from the socket).
+    trustProxy: opts.config.trustProxy > 0 ? (_addr: string, hop: number) => hop < opts.config.trustProxy : false,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
