@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   });
   const server = await buildServer({ config, pool, lifecycle });
   const maintenance = startMaintenance({ pool, keys: server.keys, log: server.app.log });
-  const events = config.outboxRelay ? startEventPipeline({ config, pool, hub: server.events, log: server.app.log }) : undefined;
+  const events = config.outboxRelay ? startEventPipeline({ config, pool, hub: server.events, log: server.app.log, metrics: server.metrics }) : undefined;
   await server.app.listen({ port: config.port, host: config.host });
   say(`ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port} in ${Date.now() - started} ms (${applied} migrations applied)`);
 

@@ -1,3 +1,4 @@
+import client from 'prom-client';
 import type { Config } from '../config/config.ts';
 import type { Pool } from '../db/pool.ts';
 import { DeliveryWorker, webhookConsumer } from '../webhooks/delivery-worker.ts';
@@ -29,8 +30,16 @@ export interface EventPipeline {
  * The outbox relay (to JetStream when BASALT_NATS_URL is set, and always to the in-process
  * bus) and the webhook delivery worker, running in this process until stop().
  */
-export function startEventPipeline(deps: { config: Config; pool: Pool; hub: EventHub; log?: RelayLog }): EventPipeline {
+export function startEventPipeline(deps: {
+  config: Config;
+  pool: Pool;
+  hub: EventHub;
+  log?: RelayLog;
+  /** Where to expose outbox backlog and publish counts (GET /metrics). */
+  metrics?: client.Registry;
+}): EventPipeline {
   const { config, pool, hub, log } = deps;
+  const published = deps.metrics ? registerEventMetrics(deps.metrics, pool) : undefined;
   const jetstream = config.natsUrl
     ? new JetStreamTarget({
         servers: config.natsUrl,
@@ -53,6 +62,7 @@ export function startEventPipeline(deps: { config: Config; pool: Pool; hub: Even
     pollMs: config.outboxPollMs,
     doorbell: hub.relayDoorbell,
     log,
+    onBatch: (events) => published?.inc(events.length),
   }).start();
   const deliveries = new DeliveryWorker({
     pool,
@@ -75,4 +85,32 @@ export function startEventPipeline(deps: { config: Config; pool: Pool; hub: Even
       await jetstream?.close();
     },
   };
+}
+
+function registerEventMetrics(registry: client.Registry, pool: Pool): client.Counter {
+  new client.Gauge({
+    name: 'basalt_outbox_backlog_events',
+    help: 'Outbox events not yet published (all tenants)',
+    registers: [registry],
+    async collect() {
+      const r = await pool.query<{ events: string }>('SELECT events FROM basalt_outbox_backlog()').catch(() => undefined);
+      if (r) this.set(Number(r.rows[0].events));
+    },
+  });
+  new client.Gauge({
+    name: 'basalt_outbox_oldest_unpublished_seconds',
+    help: 'Age of the oldest unpublished outbox event (0 when none)',
+    registers: [registry],
+    async collect() {
+      const r = await pool
+        .query<{ age: number | null }>('SELECT extract(epoch FROM now() - oldest)::float8 AS age FROM basalt_outbox_backlog()')
+        .catch(() => undefined);
+      if (r) this.set(r.rows[0].age ?? 0);
+    },
+  });
+  return new client.Counter({
+    name: 'basalt_outbox_published_events_total',
+    help: 'Outbox events published by this process',
+    registers: [registry],
+  });
 }

@@ -14,7 +14,7 @@ beforeAll(async () => {
   t = await startTestApp({ BASALT_WEBHOOK_RETRY_BASE_MS: '100', BASALT_OUTBOX_POLL_MS: '50' });
   // DROP DATABASE ... WITH (FORCE) at close may end a superuser connection the pool still holds.
   t.admin.on('error', () => {});
-  pipeline = startEventPipeline({ config: t.config, pool: t.pool, hub: t.server.events });
+  pipeline = startEventPipeline({ config: t.config, pool: t.pool, hub: t.server.events, metrics: t.server.metrics });
 });
 afterAll(async () => {
   await pipeline?.stop();
@@ -113,6 +113,19 @@ describe('webhook subscriptions API', () => {
     expect((await t.request('POST', '/api/v1/webhooks', { token: rep.token, body })).status).toBe(403);
     expect((await t.request('GET', '/api/v1/webhooks', { token: rep.token })).status).toBe(403);
     expect((await t.request('GET', '/api/v1/webhooks')).status).toBe(401);
+  });
+});
+
+describe('event pipeline metrics', () => {
+  it('exposes the outbox backlog and published count in /metrics', async () => {
+    await createAccount('Metered Co');
+    await waitFor('the relay to catch up', async () => (await backlog(t.pool)) === 0);
+    const res = await t.request('GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.text).toMatch(/^basalt_outbox_backlog_events 0$/m);
+    expect(res.text).toMatch(/^basalt_outbox_oldest_unpublished_seconds 0$/m);
+    const published = /^basalt_outbox_published_events_total (\d+)$/m.exec(res.text);
+    expect(Number(published?.[1])).toBeGreaterThan(0);
   });
 });
 
