@@ -1,0 +1,229 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Pool as HttpPool, request } from 'undici';
+import { type BulkResult, exportBenchmark, importBenchmark } from './bulk.ts';
+import { defaultDataDir, openBenchDatabase } from './database.ts';
+import { closedLoop, openLoop, type Summary } from './load.ts';
+import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
+import { startServer } from './server.ts';
+import { type BenchContext, WORKLOADS } from './workloads.ts';
+
+export interface BenchOptions {
+  scale: number;
+  seconds: number;
+  warmup: number;
+  concurrency: number[];
+  workloads: string[] | null;
+  reuse: boolean;
+  bulk: boolean;
+  relay: boolean;
+  logLevel: string;
+  outDir: string;
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scale: { type: 'string', default: '1' },
+      duration: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      concurrency: { type: 'string', default: '1,8,32' },
+      workloads: { type: 'string' },
+      reuse: { type: 'boolean', default: false },
+      'no-bulk': { type: 'boolean', default: false },
+      relay: { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'warn' },
+      out: { type: 'string', default: 'bench-results' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`npm run bench -- [--scale 1] [--duration 5] [--warmup 1] [--concurrency 1,8,32] [--workloads "create lead,search"]
+  [--reuse (keep the seeded database of an earlier run at the same scale)] [--no-bulk (skip import/export)] [--relay] [--log-level warn]
+  DATABASE_URL: use that PostgreSQL (a database basalt_bench is created) instead of the embedded one.\n`);
+    process.exit(0);
+  }
+  const scale = Number(values.scale);
+  if (!(scale > 0 && scale <= 10)) throw new Error('--scale must be a number in (0, 10]');
+  const concurrency = values.concurrency.split(',').map(Number);
+  if (concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 512)) throw new Error('--concurrency: integers from 1 to 512');
+  return {
+    scale,
+    seconds: Number(values.duration),
+    warmup: Number(values.warmup),
+    concurrency,
+    workloads: values.workloads ? values.workloads.split(',').map((s) => s.trim()) : null,
+    reuse: values.reuse,
+    bulk: !values['no-bulk'],
+    relay: values.relay,
+    logLevel: values['log-level'],
+    outDir: values.out,
+  };
+}
+
+export interface WorkloadResult {
+  workload: string;
+  description: string;
+  concurrency: number;
+  api: Summary;
+  raw: Summary;
+}
+
+export interface BenchReport {
+  command: string;
+  startedAt: string;
+  machine: Record<string, unknown>;
+  options: BenchOptions;
+  seed: { seconds: number; reused: boolean };
+  rows: Record<string, number>;
+  results: WorkloadResult[];
+  halfLoad: { workload: string; rate: number; api: Summary } | null;
+  bulk: BulkResult[];
+}
+
+export async function runBench(opts: BenchOptions, log: (m: string) => void): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const runId = Date.now().toString(36);
+  const db = await openBenchDatabase({ dataDir: defaultDataDir(), fresh: !opts.reuse, log });
+  let seeded: SeedResult | undefined = opts.reuse ? await findSeed(db.url, opts.scale) : undefined;
+  const reused = seeded !== undefined;
+  if (!seeded) {
+    log(`seeding at scale ${opts.scale} …`);
+    seeded = await seed(db.url, opts.scale, log);
+    log(`seeded in ${seeded.seconds.toFixed(1)} s`);
+  }
+  const org = seeded.orgs[0];
+  const server = await startServer(db.url, { relay: opts.relay, logLevel: opts.logLevel, log });
+  const raw = new pg.Pool({ connectionString: db.url, max: Math.max(...opts.concurrency), application_name: 'basalt-bench-raw' });
+  raw.on('error', (err) => log(`raw pool: idle connection failed: ${err.message}`));
+  const http = new HttpPool(server.url, { connections: Math.max(...opts.concurrency) * 2, pipelining: 1 });
+  try {
+    const login = await request(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: org.adminEmail, password: BENCH_PASSWORD }),
+    });
+    const token = ((await login.body.json()) as { accessToken: string }).accessToken;
+    const sample = await raw.query<{ id: string; version: number }>(
+      'SELECT id, version FROM contacts TABLESAMPLE SYSTEM (5) WHERE organization_id = $1 AND deleted_at IS NULL LIMIT 20000',
+      [org.orgId],
+    );
+    const contacts = sample.rows.filter((_, i) => i % 2 === 0).map((r) => ({ ...r }));
+    const rawContacts = sample.rows.filter((_, i) => i % 2 === 1).map((r) => ({ ...r }));
+    const names = await raw.query<{ n: string }>(
+      "SELECT first_name || ' ' || last_name AS n FROM contacts TABLESAMPLE SYSTEM (1) WHERE organization_id = $1 LIMIT 500",
+      [org.orgId],
+    );
+    const ctx: BenchContext = { http, token, raw, org, contacts, rawContacts, searchTerms: names.rows.map((r) => r.n), runId };
+
+    const results: WorkloadResult[] = [];
+    for (const w of WORKLOADS) {
+      if (opts.workloads && !opts.workloads.includes(w.name)) continue;
+      for (const c of opts.concurrency) {
+        const api = await closedLoop(w.api(ctx, c), c, opts.seconds, opts.warmup);
+        const rawRes = await closedLoop(w.raw(ctx, c), c, opts.seconds, opts.warmup);
+        results.push({ workload: w.name, description: w.description, concurrency: c, api, raw: rawRes });
+        log(
+          `${w.name.padEnd(22)} c=${String(c).padStart(3)}  api ${api.throughput.toFixed(0).padStart(6)}/s p99 ${api.p99.toFixed(1).padStart(7)} ms` +
+            `  raw ${rawRes.throughput.toFixed(0).padStart(6)}/s p99 ${rawRes.p99.toFixed(1).padStart(7)} ms  ratio ${(api.throughput / rawRes.throughput).toFixed(2)}` +
+            (api.errors || rawRes.errors ? `  errors ${api.errors}/${rawRes.errors} ${(api.errorExamples ?? rawRes.errorExamples ?? [])[0] ?? ''}` : ''),
+        );
+      }
+    }
+
+    // p99 of lead creation at half of the highest throughput measured (open loop).
+    let halfLoad: BenchReport['halfLoad'] = null;
+    const creates = results.filter((r) => r.workload === 'create lead');
+    if (creates.length) {
+      const rate = Math.max(1, Math.floor(Math.max(...creates.map((r) => r.api.throughput)) / 2));
+      const create = WORKLOADS[0];
+      const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2);
+      halfLoad = { workload: create.name, rate, api };
+      log(`create lead at ${rate}/s (half of max): p50 ${api.p50.toFixed(1)} ms, p99 ${api.p99.toFixed(1)} ms, p99.9 ${api.p999.toFixed(1)} ms`);
+    }
+
+    const bulk: BulkResult[] = [];
+    if (opts.bulk) {
+      const rows = Math.round(1_000_000 * opts.scale);
+      const imp = await importBenchmark(server, token, { rows, existing: Math.round(seeded.counts.contacts / 2), updateShare: 0.1, runId });
+      log(`${imp.name}: ${imp.seconds.toFixed(1)} s, ${imp.rowsPerSecond.toFixed(0)} rows/s, server RSS ${imp.rssMb.start}→${imp.rssMb.peak} MB`);
+      bulk.push(imp);
+      for (const format of ['csv', 'ndjson'] as const) {
+        const exp = await exportBenchmark(server, token, format);
+        log(`${exp.name}: ${exp.rows} rows, ${exp.seconds.toFixed(1)} s, ${exp.rowsPerSecond.toFixed(0)} rows/s, server RSS ${exp.rssMb.start}→${exp.rssMb.peak} MB`);
+        bulk.push(exp);
+      }
+    }
+
+    const counts: Record<string, number> = {};
+    for (const t of ['accounts', 'contacts', 'opportunities', 'leads', 'cases', 'activities', 'audit_log', 'outbox']) {
+      counts[t] = Number((await raw.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
+    }
+    return {
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      startedAt,
+      machine: {
+        cpu: os.cpus()[0]?.model,
+        cores: os.cpus().length,
+        memoryGb: Math.round(os.totalmem() / 1024 ** 3),
+        os: `${os.type()} ${os.release()}`,
+        node: process.version,
+        postgres: db.serverVersion,
+        database: db.embedded ? 'embedded (shared_buffers=2GB)' : 'DATABASE_URL',
+        loadavgAtEnd: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+      },
+      options: opts,
+      seed: { seconds: seeded.seconds, reused },
+      rows: counts,
+      results,
+      halfLoad,
+      bulk,
+    };
+  } finally {
+    await http.close().catch(() => {});
+    await raw.end().catch(() => {});
+    await server.stop();
+    await db.stop();
+  }
+}
+
+const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+
+export function markdown(r: BenchReport): string {
+  const lines: string[] = [];
+  lines.push(`Command: \`${r.command}\` (${r.startedAt})`, '');
+  lines.push(
+    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGb} GB; ${r.machine.os}; Node ${r.machine.node}; PostgreSQL ${r.machine.postgres} (${r.machine.database}). Load average at the end: ${r.machine.loadavgAtEnd}.`,
+    '',
+  );
+  lines.push(`Rows: ${Object.entries(r.rows).map(([k, v]) => `${k} ${v.toLocaleString('en')}`).join(', ')}.`, '');
+  lines.push('| workload | conc. | API req/s | raw ops/s | API/raw throughput | API p50 / p99 / p99.9 ms | raw p50 / p99 / p99.9 ms | p50 latency ×raw | errors |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const x of r.results) {
+    lines.push(
+      `| ${x.workload} | ${x.concurrency} | ${f(x.api.throughput, 0)} | ${f(x.raw.throughput, 0)} | ${f(x.api.throughput / x.raw.throughput, 2)} | ${f(x.api.p50)} / ${f(x.api.p99)} / ${f(x.api.p999)} | ${f(x.raw.p50)} / ${f(x.raw.p99)} / ${f(x.raw.p999)} | ${f(x.api.p50 / x.raw.p50, 1)} | ${x.api.errors + x.raw.errors} |`,
+    );
+  }
+  if (r.halfLoad) {
+    lines.push('', `Create lead, open loop at ${r.halfLoad.rate} req/s (half the best closed-loop throughput): p50 ${f(r.halfLoad.api.p50)} ms, p99 ${f(r.halfLoad.api.p99)} ms, p99.9 ${f(r.halfLoad.api.p999)} ms, ${r.halfLoad.api.errors} errors.`);
+  }
+  if (r.bulk.length) {
+    lines.push('', '| bulk | rows | seconds | rows/s | MB | server RSS start → peak → end (MB) |', '|---|---:|---:|---:|---:|---|');
+    for (const b of r.bulk) lines.push(`| ${b.name} | ${b.rows.toLocaleString('en')} | ${f(b.seconds)} | ${f(b.rowsPerSecond, 0)} | ${f(b.megabytes)} | ${b.rssMb.start} → ${b.rssMb.peak} → ${b.rssMb.end} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function writeReport(r: BenchReport): Promise<{ json: string; md: string }> {
+  await mkdir(r.options.outDir, { recursive: true });
+  const stamp = r.startedAt.replace(/[:.]/g, '-');
+  const json = path.join(r.options.outDir, `bench-${stamp}.json`);
+  const md = path.join(r.options.outDir, `bench-${stamp}.md`);
+  await writeFile(json, `${JSON.stringify(r, null, 2)}\n`);
+  await writeFile(md, markdown(r));
+  return { json, md };
+}

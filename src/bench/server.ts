@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { freePort } from './database.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface RunningServer {
+  url: string;
+  pid: number;
+  /** Resident memory of the server process, in bytes (Linux /proc). */
+  rss(): number | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * Basalt as production runs it: its own process (`src/main.ts`), so the load generator
+ * never shares the server's event loop. Request logging is at warn and the outbox relay
+ * is off by default (in production it runs on worker nodes).
+ */
+export async function startServer(databaseUrl: string, opts: { relay: boolean; logLevel: string; log: (m: string) => void }): Promise<RunningServer> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(ROOT, 'src/main.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      BASALT_LOG_LEVEL: opts.logLevel,
+      BASALT_OUTBOX_RELAY: String(opts.relay),
+      BASALT_ACCESS_TOKEN_TTL_SECONDS: '86400',
+      BASALT_DRAIN_DELAY_MS: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await new Promise((r) => setTimeout(r, 200)); // let its last output arrive
+      throw new Error(`Basalt exited (code ${child.exitCode}) while starting:\n${output}`);
+    }
+    try {
+      const res = await request(`${url}/readyz`);
+      await res.body.text();
+      if (res.statusCode === 200) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`Basalt did not become ready:\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  opts.log(`Basalt ready at ${url} (pid ${child.pid})`);
+  return {
+    url,
+    pid: child.pid as number,
+    rss: () => {
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        return m ? Number(m[1]) * 1024 : null;
+      } catch {
+        return null;
+      }
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

@@ -1,0 +1,273 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Pool as HttpPool } from 'undici';
+import { v7 as uuidv7 } from 'uuid';
+import { type AuditEntry, chainHash } from '../audit/chain.ts';
+import { STANDARD_OBJECTS } from '../objects/definitions.ts';
+import type { Op } from './load.ts';
+import type { SeededOrg } from './seed.ts';
+
+/**
+ * The workloads, each twice: through the HTTP API (auth, validation, row-level security,
+ * the write path), and as the bare database work done directly with the driver as the
+ * table owner (no HTTP, no application logic, no RLS): the baseline every API figure is
+ * divided by.
+ */
+
+export interface BenchContext {
+  http: HttpPool;
+  token: string;
+  raw: pg.Pool;
+  org: SeededOrg;
+  /** Contacts to read and patch: id and the version we last saw. */
+  contacts: { id: string; version: number }[];
+  rawContacts: { id: string; version: number }[];
+  searchTerms: string[];
+  runId: string;
+}
+
+export interface Workload {
+  name: string;
+  description: string;
+  api: (ctx: BenchContext, concurrency: number) => Op;
+  raw: (ctx: BenchContext, concurrency: number) => Op;
+}
+
+async function call(ctx: BenchContext, method: 'GET' | 'POST' | 'PATCH', path: string, expect: number, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await ctx.http.request({
+    method,
+    path,
+    headers: { authorization: `Bearer ${ctx.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== expect) throw new Error(`${method} ${path.slice(0, 80)} → ${res.statusCode}: ${text.slice(0, 200)}`);
+  return { headers: res.headers, text };
+}
+
+const pickFrom = <T>(list: readonly T[], n: number): T => list[n % list.length];
+
+function leadBody(ctx: BenchContext, worker: number, i: number) {
+  return {
+    firstName: 'Bench',
+    lastName: `Lead ${worker}-${i}`,
+    email: `lead.${ctx.runId}.${worker}.${i}@bench.example`,
+    company: 'Bench Co',
+    status: 'new',
+    source: 'web',
+  };
+}
+
+/** Worker w owns the records at indexes w, w + c, w + 2c, …: no two workers touch one record. */
+function partitioned<T>(list: T[], worker: number, concurrency: number, i: number): T {
+  const per = Math.max(1, Math.floor(list.length / concurrency));
+  return list[(worker + concurrency * (i % per)) % list.length];
+}
+
+// --- raw baseline: the same rows the write path writes ------------------------------------
+
+interface RawAudit {
+  object: string;
+  recordId: string;
+  action: string;
+  changes: AuditEntry['changes'];
+  context: AuditEntry['context'];
+}
+
+async function rawLedger(client: pg.PoolClient, org: SeededOrg, requestId: string, event: { type: string; object: string; recordId: string; payload: unknown }, receiptBody: unknown, audit: RawAudit, status: number) {
+  await client.query(
+    `WITH ev AS (INSERT INTO outbox (id, organization_id, type, object, record_id, payload, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7))
+     INSERT INTO write_receipts (organization_id, caller_id, key, request_hash, request_id, status_code, response_body, response_headers, expires_at)
+     VALUES ($2, $8, $9, $10, $7, $11, $12, '{}', now() + interval '48 hours')`,
+    [uuidv7(), org.orgId, event.type, event.object, event.recordId, JSON.stringify(event.payload), requestId, org.adminId, `raw-${randomUUID()}`, createHash('sha256').update(requestId).digest('hex'), status, JSON.stringify(receiptBody)],
+  );
+  const head = await client.query<{ seq: string; head_hash: string }>('SELECT seq, head_hash FROM audit_heads WHERE organization_id = $1 FOR UPDATE', [org.orgId]);
+  const entry: AuditEntry = {
+    seq: Number(head.rows[0].seq) + 1,
+    id: uuidv7(),
+    at: new Date().toISOString(),
+    actorId: org.adminId,
+    actorType: 'user',
+    requestId,
+    object: audit.object,
+    recordId: audit.recordId,
+    action: audit.action,
+    changes: audit.changes,
+    context: audit.context,
+  };
+  const hash = chainHash(head.rows[0].head_hash, entry);
+  await client.query(
+    `WITH a AS (INSERT INTO audit_log (organization_id, seq, id, at, actor_id, actor_type, request_id, object, record_id, action, changes, context, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
+     UPDATE audit_heads SET seq = $2, head_hash = $14 WHERE organization_id = $1`,
+    [org.orgId, entry.seq, entry.id, entry.at, entry.actorId, entry.actorType, requestId, entry.object, entry.recordId, entry.action, JSON.stringify(entry.changes), JSON.stringify(entry.context), head.rows[0].head_hash, hash],
+  );
+}
+
+async function inTransaction(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await fn(client);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Lead search text per weight ($4 first, $5 last, $6 email, $7 company), as the declaration weights them. */
+const LEAD_VECTOR =
+  "setweight(to_tsvector('simple', concat_ws(' ', $4::text, $5::text, $6::text)), 'A') || setweight(to_tsvector('simple', $7::text), 'B') || " +
+  "setweight(to_tsvector('simple', ''), 'C') || setweight(to_tsvector('simple', ''), 'D')";
+
+const CONTACT_VECTOR =
+  "setweight(to_tsvector('simple', concat_ws(' ', t.first_name, t.last_name, t.email)), 'A') || setweight(to_tsvector('simple', ''), 'B') || " +
+  "setweight(to_tsvector('simple', concat_ws(' ', t.phone, t.mobile_phone)), 'C') || setweight(to_tsvector('simple', coalesce($3::text, '')), 'D')";
+
+// --- search SQL, as src/records/search.ts builds it ---------------------------------------
+
+const SUBTITLE: Record<string, string> = {
+  accounts: 't.domain',
+  contacts: 't.email',
+  leads: 'coalesce(t.company, t.email)',
+  opportunities: 't.stage',
+  cases: 't.status',
+  activities: 't.type',
+};
+
+export const RAW_SEARCH_SQL = `SELECT * FROM (${STANDARD_OBJECTS.map((o) => {
+  const trigram = [o.titleSql, ...(o.trigramSql ?? [])];
+  const match = ["t.search_vector @@ to_tsquery('simple', $2)", ...trigram.map((e) => `(${e}) % $1`)].join(' OR ');
+  const similarity = trigram.length > 1 ? `greatest(${trigram.map((e) => `coalesce(similarity(${e}, $1), 0)`).join(', ')})` : `similarity(${trigram[0]}, $1)`;
+  return `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle,
+            (ts_rank(t.search_vector, to_tsquery('simple', $2)) + ${similarity})::float8 AS score, t.updated_at
+          FROM ${o.table} t WHERE t.organization_id = $3 AND t.deleted_at IS NULL AND (${match}) ORDER BY score DESC LIMIT $4)`;
+}).join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $4`;
+
+export function tsquery(text: string): string {
+  return text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean)
+    .slice(0, 8)
+    .map((t) => `'${t}':*`)
+    .join(' & ');
+}
+
+export const WORKLOADS: Workload[] = [
+  {
+    name: 'create lead',
+    description: 'POST /api/v1/leads with Idempotency-Key (record + audit + outbox + receipt in one transaction)',
+    api: (ctx) => async (w, i) => {
+      await call(ctx, 'POST', '/api/v1/leads', 201, leadBody(ctx, w, i), { 'idempotency-key': `bench-${ctx.runId}-${w}-${i}` });
+    },
+    raw: (ctx) => async (w, i) => {
+      const b = leadBody(ctx, w, i + 1_000_000_000);
+      const id = uuidv7();
+      const requestId = uuidv7();
+      await inTransaction(ctx.raw, async (c) => {
+        const res = await c.query(
+          `INSERT INTO leads AS t (id, organization_id, owner_id, created_by, updated_by, first_name, last_name, email, company, status, source, search_vector)
+           VALUES ($1, $2, $3, $3, $3, $4, $5, $6, $7, $8, $9, ${LEAD_VECTOR})
+           RETURNING t.*`,
+          [id, ctx.org.orgId, ctx.org.adminId, b.firstName, b.lastName, b.email, b.company, b.status, b.source],
+        );
+        const record = res.rows[0] as Record<string, unknown>;
+        await rawLedger(c, ctx.org, requestId, { type: 'record.created', object: 'leads', recordId: id, payload: { version: 1, record } }, record, {
+          object: 'leads',
+          recordId: id,
+          action: 'create',
+          changes: Object.entries(b).map(([field, v]) => ({ field, old: null, new: v })),
+          context: { version: 1 },
+        }, 201);
+      });
+    },
+  },
+  {
+    name: 'get by id',
+    description: 'GET /api/v1/contacts/{id}',
+    api: (ctx) => async (w, i) => {
+      await call(ctx, 'GET', `/api/v1/contacts/${pickFrom(ctx.contacts, w * 7919 + i).id}`, 200);
+    },
+    raw: (ctx) => async (w, i) => {
+      await ctx.raw.query('SELECT * FROM contacts WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL', [ctx.org.orgId, pickFrom(ctx.contacts, w * 7919 + i).id]);
+    },
+  },
+  {
+    name: 'patch (If-Match)',
+    description: 'PATCH /api/v1/contacts/{id} with If-Match (locked read, field-level merge, update + audit + outbox + receipt)',
+    api: (ctx, c) => async (w, i) => {
+      const rec = partitioned(ctx.contacts, w, c, i);
+      const res = await call(ctx, 'PATCH', `/api/v1/contacts/${rec.id}`, 200, { title: `title ${ctx.runId} ${i}` }, { 'if-match': `"${rec.version}"` });
+      rec.version = Number(String(res.headers.etag).replaceAll('"', ''));
+    },
+    raw: (ctx, c) => async (w, i) => {
+      const rec = partitioned(ctx.rawContacts, w, c, i);
+      const title = `raw title ${ctx.runId} ${i}`;
+      const requestId = uuidv7();
+      await inTransaction(ctx.raw, async (cl) => {
+        const cur = await cl.query('SELECT * FROM contacts WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE', [ctx.org.orgId, rec.id]);
+        const before = cur.rows[0] as { version: number; title: string | null };
+        if (before.version !== rec.version) throw new Error('raw patch: version moved');
+        const next = before.version + 1;
+        const res = await cl.query(
+          `UPDATE contacts AS t SET title = $3, version = t.version + 1, updated_at = now(), updated_by = $4,
+             field_versions = t.field_versions || $5::jsonb, search_vector = ${CONTACT_VECTOR}
+           WHERE t.organization_id = $1 AND t.id = $2 RETURNING t.*`,
+          [ctx.org.orgId, rec.id, title, ctx.org.adminId, JSON.stringify({ title: next })],
+        );
+        const changes = [{ field: 'title', old: before.title, new: title }];
+        await rawLedger(cl, ctx.org, requestId, { type: 'record.updated', object: 'contacts', recordId: rec.id, payload: { version: next, changes, record: res.rows[0] } }, res.rows[0], {
+          object: 'contacts',
+          recordId: rec.id,
+          action: 'update',
+          changes,
+          context: { version: next },
+        }, 200);
+        rec.version = next;
+      });
+    },
+  },
+  {
+    name: 'list (filter + sort)',
+    description: 'GET /api/v1/contacts?filter[ownerId]=…&sort=-createdAt&limit=50',
+    api: (ctx) => async (w, i) => {
+      await call(ctx, 'GET', `/api/v1/contacts?filter[ownerId]=${pickFrom(ctx.org.userIds, w + i)}&sort=-createdAt&limit=50`, 200);
+    },
+    raw: (ctx) => async (w, i) => {
+      await ctx.raw.query(
+        `SELECT t.*, (t.created_at)::text AS __k0, (t.id)::text AS __k1 FROM contacts t
+         WHERE t.organization_id = $1 AND t.owner_id = $2::uuid AND t.deleted_at IS NULL ORDER BY t.created_at DESC, t.id DESC LIMIT 51`,
+        [ctx.org.orgId, pickFrom(ctx.org.userIds, w + i)],
+      );
+    },
+  },
+  {
+    name: 'search',
+    description: 'GET /api/v1/search?q=<first last> over all six objects (full text + trigram)',
+    api: (ctx) => async (w, i) => {
+      await call(ctx, 'GET', `/api/v1/search?q=${encodeURIComponent(pickFrom(ctx.searchTerms, w * 31 + i))}`, 200);
+    },
+    raw: (ctx) => async (w, i) => {
+      const q = pickFrom(ctx.searchTerms, w * 31 + i);
+      await ctx.raw.query(RAW_SEARCH_SQL, [q, tsquery(q), ctx.org.orgId, 20]);
+    },
+  },
+  {
+    name: 'pipeline report',
+    description: 'GET /api/v1/reports/pipeline (count and sum of amount by stage and currency)',
+    api: (ctx) => async () => {
+      await call(ctx, 'GET', '/api/v1/reports/pipeline', 200);
+    },
+    raw: (ctx) => async () => {
+      await ctx.raw.query(
+        `SELECT t.stage, t.currency, count(*)::int AS count, coalesce(sum(t.amount), 0)::text AS amount
+         FROM opportunities t WHERE t.organization_id = $1 AND t.deleted_at IS NULL GROUP BY t.stage, t.currency`,
+        [ctx.org.orgId],
+      );
+    },
+  },
+];
