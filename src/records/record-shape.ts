@@ -77,7 +77,13 @@ const LOOKUP_TABLES: Record<string, string> = {
 };
 
 /** Every id a record points to must exist in the tenant and be visible to the caller. */
-export async function checkReferences(client: PoolClient, obj: ResolvedObject, values: RecordValues): Promise<void> {
+export async function checkReferences(
+  client: PoolClient,
+  obj: ResolvedObject,
+  values: RecordValues,
+  /** On update: the record as it is, for rules that span fields (relatedObject + relatedId). */
+  current?: ApiRecord,
+): Promise<void> {
   const errors: FieldError[] = [];
   for (const [name, value] of Object.entries(values)) {
     if (value === null) continue;
@@ -93,9 +99,10 @@ export async function checkReferences(client: PoolClient, obj: ResolvedObject, v
     const res = await client.query(`SELECT 1 FROM ${table} t WHERE t.id = $1 AND t.deleted_at IS NULL`, [value]);
     if (res.rowCount === 0) errors.push({ path: `/${name}`, message: `no such ${f.lookup} record` });
   }
-  if (obj.def.name === 'activities') {
-    const relatedObject = values.relatedObject;
-    const relatedId = values.relatedId;
+  if (obj.def.name === 'activities' && ('relatedObject' in values || 'relatedId' in values)) {
+    // A PATCH may change either half of the pair; the other half is the stored one.
+    const relatedObject = 'relatedObject' in values ? values.relatedObject : current?.relatedObject;
+    const relatedId = 'relatedId' in values ? values.relatedId : current?.relatedId;
     if (relatedId !== undefined && relatedId !== null) {
       if (typeof relatedObject !== 'string') {
         errors.push({ path: '/relatedObject', message: 'is required when relatedId is set' });

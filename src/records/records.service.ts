@@ -291,7 +291,7 @@ export async function patchRecord(
       }
       await checkOwnerAssignment(tx, values);
     }
-    await checkReferences(tx.client, obj, values);
+    await checkReferences(tx.client, obj, values, toApiRecord(obj, row));
     if (object === 'cases' && 'status' in values) {
       // Closing stamps closedAt; reopening clears it.
       const closing = values.status === 'closed' || values.status === 'resolved';

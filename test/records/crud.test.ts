@@ -222,6 +222,22 @@ describe('routes in general', () => {
     expect(reopened.body.closedAt).toBeNull();
   });
 
+  it('activities relate to a record of the named object; relatedId alone can be changed later', async () => {
+    const acc = await api.create('accounts', { name: 'Related' });
+    const acc2 = await api.create('accounts', { name: 'Related 2' });
+    const lead = await api.create('leads', { lastName: 'Related lead' });
+    const act = await api.create('activities', { subject: 'Follow up', relatedObject: 'accounts', relatedId: acc.id });
+    expect(act).toMatchObject({ relatedObject: 'accounts', relatedId: acc.id });
+    expect(errorPaths(await api.post('/api/v1/activities', { subject: 'x', relatedId: acc.id }))).toEqual(['/relatedObject']);
+    expect(errorPaths(await api.post('/api/v1/activities', { subject: 'x', relatedObject: 'leads', relatedId: acc.id }))).toEqual(['/relatedId']);
+    const moved = await api.patch(`/api/v1/activities/${act.id}`, { relatedId: acc2.id }, 1);
+    expect(moved.status, moved.text).toBe(200);
+    expect(errorPaths(await api.patch(`/api/v1/activities/${act.id}`, { relatedId: lead.id }, 2))).toEqual(['/relatedId']);
+    expect(errorPaths(await api.patch(`/api/v1/activities/${act.id}`, { relatedObject: 'leads' }, 2))).toEqual(['/relatedId']);
+    const both = await api.patch(`/api/v1/activities/${act.id}`, { relatedObject: 'leads', relatedId: lead.id }, 2);
+    expect(both.status, both.text).toBe(200);
+  });
+
   it('a lead cannot be converted by PATCHing its status', async () => {
     const lead = await api.create('leads', { lastName: 'Nope' });
     expect(errorPaths(await api.patch(`/api/v1/leads/${lead.id}`, { status: 'converted' }, 1))).toEqual(['/status']);
