@@ -87,6 +87,8 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     ...overrides,
   });
   const admin = new pg.Pool({ connectionString: adminUrl, max: 4 });
+  // Dropping the test database (WITH FORCE) terminates idle fixture connections: not an error.
+  admin.on('error', () => {});
   const pool = createPool({
     url: appUrl,
     max: 10,
