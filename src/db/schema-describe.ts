@@ -25,7 +25,7 @@ export async function describeSchema(client: pg.Client | pg.PoolClient): Promise
       out.push(`  CONSTRAINT ${k.conname} ${k.def}`);
     }
     for (const i of await q(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = '${t.relname}' ORDER BY indexname`)) {
-      out.push(`  INDEX ${String(i.indexdef).replace(/^CREATE (UNIQUE )?INDEX \S+ ON public\.\S+ /, (m, u) => (u ? 'UNIQUE ' : ''))}`);
+      out.push(`  INDEX ${String(i.indexdef).replace(/^CREATE (UNIQUE )?INDEX \S+ ON public\.\S+ /, (_m, u) => (u ? 'UNIQUE ' : ''))}`);
     }
     for (const p of await q(`SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' AND tablename = '${t.relname}' ORDER BY policyname`)) {
       out.push(`  POLICY ${p.policyname} FOR ${p.cmd}${p.qual ? ` USING ${squash(p.qual)}` : ''}${p.with_check ? ` WITH CHECK ${squash(p.with_check)}` : ''}`);

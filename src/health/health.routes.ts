@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import client from 'prom-client';
+import type client from 'prom-client';
 import type { Pool } from '../db/pool.ts';
 
 export interface Lifecycle {
