@@ -21,6 +21,7 @@ function printStatus(st: ClusterStatus): void {
   }
   for (const e of st.etcd) lines.push(`  ${e.name.padEnd(10)}  ${e.healthy ? 'healthy' : 'DOWN'.padEnd(7)}       ${e.url}  pid ${e.pid ?? '-'}`);
   lines.push(`  haproxy     ${st.haproxy.pid ? 'running' : 'DOWN   '}       stats ${st.haproxy.statsUrl}  pid ${st.haproxy.pid ?? '-'}`);
+  lines.push(`  dbproxy     ${st.dbProxy.pid ? 'running' : 'DOWN   '}       ${st.dbProxy.controlUrl}  pid ${st.dbProxy.pid ?? '-'}`);
   for (const n of st.nats) lines.push(`  ${n.name.padEnd(10)}  ${n.healthy ? (n.jetstream ? 'healthy+js' : 'healthy') : 'DOWN'}    ${n.url}  pid ${n.pid ?? '-'}`);
   for (const a of st.api) lines.push(`  ${a.name.padEnd(10)}  ${a.ready ? 'ready' : 'NOT READY'}         ${a.url}  pid ${a.pid ?? '-'}`);
   for (const w of st.workers) lines.push(`  ${w.name.padEnd(10)}  ${w.alive ? 'running' : 'DOWN'}                pid ${w.pid ?? '-'}`);

@@ -57,6 +57,8 @@ const NEEDED: { bin: string; pkg: string }[] = [
   { bin: '/usr/sbin/haproxy', pkg: 'haproxy' },
   { bin: '/usr/sbin/nats-server', pkg: 'nats-server' },
   { bin: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql-15' },
+  // The chaos suite's network partition cuts one member's traffic with nftables.
+  { bin: '/usr/sbin/nft', pkg: 'nftables' },
 ];
 
 /** Installs missing Debian packages when root; otherwise says exactly what to run. */
@@ -85,16 +87,31 @@ export function startEtcd(s: ClusterState, i: number): number {
   return pid;
 }
 
-/** Patroni runs as `postgres` when we are root (PostgreSQL refuses root); setpriv keeps the PID. */
+/**
+ * PostgreSQL refuses root, so as root each member's Patroni runs as its own system account
+ * (basalt-pg0..2, made on first use, like `postgres` but one per member so that nftables can
+ * match a member's packets by uid: everything shares 127.0.0.1). setpriv keeps the PID.
+ */
 export function startPatroni(s: ClusterState, i: number): number {
   const t = s.topology;
   const p = t.pg[i];
   const [cmd, args] = isRoot()
-    ? ['/usr/bin/setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '/usr/bin/patroni', p.configFile]]
+    ? ['/usr/bin/setpriv', [`--reuid=${p.user}`, `--regid=${p.user}`, '--init-groups', '/usr/bin/patroni', p.configFile]]
     : ['/usr/bin/patroni', [p.configFile]];
   const env = { ...process.env, HOME: p.dir, PATH: `/usr/lib/postgresql/15/bin:${process.env.PATH ?? ''}` };
   const pid = startDetached(cmd as string, args as string[], { log: log(t.dir, p.name), env, cwd: p.dir });
   s.pids[p.name] = pid;
+  return pid;
+}
+
+export function startDbProxy(s: ClusterState): number {
+  const t = s.topology;
+  const pid = startDetached(
+    process.execPath,
+    [...nodeArgs('src/cluster/tcp-proxy.ts'), String(t.dbProxy.port), String(t.haproxy.writePort), String(t.dbProxy.controlPort)],
+    { log: log(t.dir, 'dbproxy'), cwd: REPO_ROOT },
+  );
+  s.pids.dbproxy = pid;
   return pid;
 }
 
@@ -117,7 +134,7 @@ export function appEnv(t: Topology, extra: Record<string, string> = {}): NodeJS.
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    DATABASE_URL: pgUrl(t, t.haproxy.writePort),
+    DATABASE_URL: pgUrl(t, t.dbProxy.port),
     BASALT_HOST: '127.0.0.1',
     BASALT_NATS_URL: natsUrls(t),
     BASALT_ADMIN_EMAIL: t.adminEmail,
@@ -129,6 +146,10 @@ export function appEnv(t: Topology, extra: Record<string, string> = {}): NodeJS.
     BASALT_ACCESS_TOKEN_TTL_SECONDS: '7200',
     BASALT_DB_POOL_SIZE: '10',
     BASALT_LOG_LEVEL: 'warn',
+    // Events: the replicated stream, and webhook retries short enough to recover inside an experiment.
+    BASALT_NATS_STREAM_REPLICAS: '3',
+    BASALT_WEBHOOK_RETRY_BASE_MS: '1000',
+    BASALT_WEBHOOK_MAX_RETRIES: '8',
     ...extra,
   };
 }
@@ -262,14 +283,24 @@ export async function apiReady(port: number): Promise<boolean> {
 // ---------------------------------------------------------------------------------------
 // up / down / status
 // ---------------------------------------------------------------------------------------
+function ensureUser(user: string): number {
+  let id = run('id', ['-u', user]);
+  if (id.status !== 0) {
+    const r = run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', user]);
+    if (r.status !== 0) throw new Error(`useradd ${user} failed: ${r.stderr}`);
+    id = run('id', ['-u', user]);
+  }
+  return Number(id.stdout.trim());
+}
+
 function prepareDirs(t: Topology): void {
   mkdirSync(path.join(t.dir, 'logs'), { recursive: true });
   chmodSync(t.dir, 0o755);
   for (const e of t.etcd) mkdirSync(e.dataDir, { recursive: true, mode: 0o700 });
   for (const n of t.nats) mkdirSync(n.storeDir, { recursive: true });
-  const pgUid = isRoot() ? Number(run('id', ['-u', 'postgres']).stdout.trim()) : undefined;
-  const pgGid = isRoot() ? Number(run('id', ['-g', 'postgres']).stdout.trim()) : undefined;
   for (const [i, p] of t.pg.entries()) {
+    const pgUid = isRoot() ? ensureUser(p.user) : undefined;
+    const pgGid = isRoot() ? Number(run('id', ['-g', p.user]).stdout.trim()) : undefined;
     mkdirSync(p.dir, { recursive: true, mode: 0o700 });
     writeFileSync(p.configFile, patroniYaml(t, i));
     writeFileSync(log(t.dir, p.name), '');
@@ -296,6 +327,8 @@ export async function up(say: (m: string) => void): Promise<ClusterState> {
     t.haproxy.writePort,
     t.haproxy.readPort,
     t.haproxy.httpPort,
+    t.dbProxy.port,
+    t.dbProxy.controlPort,
     ...t.nats.flatMap((n) => [n.port, n.clusterPort, n.monitorPort]),
     ...t.api.map((a) => a.port),
   ]) {
@@ -325,8 +358,9 @@ export async function up(say: (m: string) => void): Promise<ClusterState> {
     startPatroni(s, 1);
     startPatroni(s, 2);
     writeState(s);
-    step('HAProxy');
+    step('HAProxy + database latency proxy');
     startHaproxy(s);
+    startDbProxy(s);
     step('NATS ×3 (JetStream cluster)');
     for (const i of [0, 1, 2]) startNats(s, i);
     writeState(s);
@@ -336,7 +370,11 @@ export async function up(say: (m: string) => void): Promise<ClusterState> {
     await ensureStream(t);
     step('JetStream stream BASALT_EVENTS (R3)');
     step('api ×3 + worker ×2');
-    for (const i of [0, 1, 2]) startApi(s, i);
+    // The first node applies the migrations; the others then start against a current schema.
+    startApi(s, 0);
+    writeState(s);
+    await waitFor('api0 ready (migrations applied)', () => apiReady(t.api[0].port), 120_000, 300);
+    for (const i of [1, 2]) startApi(s, i);
     writeState(s);
     await waitFor('api nodes ready', async () => (await Promise.all(t.api.map((a) => apiReady(a.port)))).every(Boolean), 120_000, 500);
     for (const i of [0, 1]) startWorker(s, i);
@@ -361,7 +399,7 @@ export async function down(say: (m: string) => void, opts: { keepData?: boolean 
     return;
   }
   const order = (name: string) =>
-    /^(api|worker)/.test(name) ? 0 : name === 'haproxy' ? 1 : /^nats/.test(name) ? 2 : /^pg/.test(name) ? 3 : 4;
+    /^(api|worker|chaos)/.test(name) ? 0 : name === 'haproxy' || name === 'dbproxy' ? 1 : /^nats/.test(name) ? 2 : /^pg/.test(name) ? 3 : 4;
   const names = Object.keys(s.pids).sort((a, b) => order(a) - order(b));
   for (const group of [0, 1, 2, 3, 4]) {
     const members = names.filter((n) => order(n) === group);
@@ -379,7 +417,8 @@ export async function down(say: (m: string) => void, opts: { keepData?: boolean 
       }
     }
   }
-  // Chaos helpers (TCP proxies, webhook targets) record their PIDs under extra names too.
+  // A chaos run that died mid-partition must not leave its nftables rules behind.
+  if (isRoot() && existsSync('/usr/sbin/nft')) run('/usr/sbin/nft', ['delete', 'table', 'inet', 'basalt_chaos'], { quiet: true });
   say(`stopped ${names.length} processes`);
   if (!opts.keepData) {
     rmSync(s.topology.dir, { recursive: true, force: true });
@@ -394,6 +433,7 @@ export interface ClusterStatus {
   postgres: { writeUrl: string; readUrl: string; members: { name: string; role: string; state: string; port: number; restUrl: string; patroniPid: number | null; postmasterPid: number | null; timeline: number | null; lag: number | string | null }[] };
   etcd: { name: string; url: string; pid: number | null; healthy: boolean }[];
   haproxy: { pid: number | null; statsUrl: string; writePort: number; readPort: number; httpPort: number };
+  dbProxy: { pid: number | null; url: string; controlUrl: string };
   nats: { name: string; url: string; pid: number | null; healthy: boolean; jetstream: boolean }[];
   api: { name: string; url: string; pid: number | null; ready: boolean }[];
   workers: { name: string; pid: number | null; alive: boolean }[];
@@ -447,7 +487,8 @@ export async function status(): Promise<ClusterStatus | undefined> {
     pgMembers.every((m) => m.state === 'running' || m.state === 'streaming') &&
     nats.every((n) => n.healthy) &&
     api.every((a) => a.ready) &&
-    alive(s.pids.haproxy);
+    alive(s.pids.haproxy) &&
+    alive(s.pids.dbproxy);
   return {
     up: allUp,
     dir: t.dir,
@@ -455,6 +496,7 @@ export async function status(): Promise<ClusterStatus | undefined> {
     postgres: { writeUrl: pgUrl(t, t.haproxy.writePort), readUrl: pgUrl(t, t.haproxy.readPort), members: pgMembers },
     etcd,
     haproxy: { pid: pidOf('haproxy'), statsUrl: `http://127.0.0.1:${t.haproxy.statsPort}/`, writePort: t.haproxy.writePort, readPort: t.haproxy.readPort, httpPort: t.haproxy.httpPort },
+    dbProxy: { pid: pidOf('dbproxy'), url: pgUrl(t, t.dbProxy.port), controlUrl: `http://127.0.0.1:${t.dbProxy.controlPort}/latency` },
     nats,
     api,
     workers: t.workers.map((w) => ({ name: w.name, pid: pidOf(w.name), alive: pidOf(w.name) !== null })),

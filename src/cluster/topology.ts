@@ -9,8 +9,11 @@ export interface Topology {
   dir: string;
   base: number;
   etcd: { name: string; clientPort: number; peerPort: number; dataDir: string }[];
-  pg: { name: string; restPort: number; pgPort: number; dir: string; dataDir: string; configFile: string }[];
+  /** user: the OS account Patroni/PostgreSQL of this member run as (one per member when root, so nftables can cut one member's traffic by its uid). */
+  pg: { name: string; user: string; restPort: number; pgPort: number; dir: string; dataDir: string; configFile: string }[];
   haproxy: { writePort: number; readPort: number; httpPort: number; statsPort: number; configFile: string };
+  /** TCP proxy in the api/worker nodes' database path (latency injection): listen → HAProxy write port. */
+  dbProxy: { port: number; controlPort: number };
   nats: { name: string; port: number; clusterPort: number; monitorPort: number; storeDir: string; configFile: string }[];
   api: { name: string; port: number }[];
   workers: { name: string }[];
@@ -44,6 +47,7 @@ export function topology(dir = clusterDir(), base = Number(process.env.BASALT_CL
     })),
     pg: three.map((i) => ({
       name: `pg${i}`,
+      user: process.getuid?.() === 0 ? `basalt-pg${i}` : (process.env.USER ?? 'postgres'),
       restPort: base + 20 + i,
       pgPort: base + 30 + i,
       dir: path.join(dir, `pg${i}`),
@@ -57,6 +61,7 @@ export function topology(dir = clusterDir(), base = Number(process.env.BASALT_CL
       statsPort: base + 43,
       configFile: path.join(dir, 'haproxy.cfg'),
     },
+    dbProxy: { port: base + 44, controlPort: base + 45 },
     nats: three.map((i) => ({
       name: `nats${i}`,
       port: base + 50 + i,
@@ -216,7 +221,7 @@ listen pg_write
   bind 127.0.0.1:${h.writePort}
   option httpchk GET /primary
   http-check expect status 200
-  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 300ms fastinter 100ms downinter 300ms fall 2 rise 1 on-marked-down shutdown-sessions
 ${pgServers}
 
 listen pg_read
@@ -225,7 +230,7 @@ listen pg_read
   balance roundrobin
   option httpchk GET /replica
   http-check expect status 200
-  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 300ms fastinter 100ms downinter 300ms fall 2 rise 1 on-marked-down shutdown-sessions
 ${pgServers}
 
 frontend api
