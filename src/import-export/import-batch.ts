@@ -39,8 +39,8 @@ export interface BatchInput {
   rows: PreparedRow[];
   rejected: RowError[];
   rowsRead: number;
-  /** How many more errors the job may keep (the rest are only counted). */
-  errorRoom: number;
+  /** Errors a job keeps (the rest are only counted). */
+  maxStoredErrors: number;
 }
 
 export interface BatchOutcome {
@@ -49,7 +49,6 @@ export interface BatchOutcome {
   updated: number;
   unchanged: number;
   rejected: number;
-  errorsStored: number;
   [key: string]: Json;
 }
 
@@ -124,12 +123,14 @@ export async function applyBatch(tx: WriteTx, input: BatchInput): Promise<BatchO
   }
 
   errors.sort((a, b) => a.row - b.row);
-  const stored = errors.slice(0, Math.max(0, input.errorRoom));
-  if (stored.length) {
+  if (errors.length) {
+    // Batches in flight together may each see room for a few more: the cap is approximate, the count exact.
     await tx.client.query(
       `INSERT INTO import_errors (organization_id, import_id, row_number, line, field, message)
-       SELECT $1, $2, e.row, e.line, e.field, e.message FROM jsonb_to_recordset($3::jsonb) AS e(row bigint, line bigint, field text, message text)`,
-      [tx.actor.orgId, input.importId, JSON.stringify(stored)],
+       SELECT $1, $2, e.row, e.line, e.field, e.message FROM jsonb_to_recordset($3::jsonb) AS e(row bigint, line bigint, field text, message text)
+       ORDER BY e.row
+       LIMIT greatest(0, $4 - (SELECT count(*) FROM (SELECT 1 FROM import_errors WHERE import_id = $2 LIMIT $4) kept))`,
+      [tx.actor.orgId, input.importId, JSON.stringify(errors.slice(0, input.maxStoredErrors)), input.maxStoredErrors],
     );
   }
   const outcome: BatchOutcome = {
@@ -138,7 +139,6 @@ export async function applyBatch(tx: WriteTx, input: BatchInput): Promise<BatchO
     updated: updatedIds.length,
     unchanged,
     rejected: errorRows(errors),
-    errorsStored: stored.length,
   };
   await tx.client.query(
     `UPDATE imports SET rows_read = rows_read + $2, rows_inserted = rows_inserted + $3, rows_updated = rows_updated + $4,
@@ -277,7 +277,7 @@ async function insertRows(tx: WriteTx, input: BatchInput, inserts: { r: Prepared
   await tx.client.query(
     `INSERT INTO ${obj.def.table} AS t (id, organization_id, owner_id, created_by, updated_by, created_at, updated_at, custom, search_vector${cols.map((c) => `, ${c.column}`).join('')})
      SELECT s.__id, $1, coalesce(s.owner_id, $2), $2, $2, $3, $3, s.__custom, ${SEARCH_SQL}${cols.map((c) => `, s.${c.column}`).join('')}
-     FROM jsonb_to_recordset($4::jsonb) AS s(${recordsetColumns(cols, '__id uuid, owner_id uuid, __custom jsonb, __a text, __b text, __c text, __d text')})`,
+     FROM json_to_recordset($4::json) AS s(${recordsetColumns(cols, '__id uuid, owner_id uuid, __custom jsonb, __a text, __b text, __c text, __d text')})`,
     [tx.actor.orgId, tx.actor.userId, tx.at, JSON.stringify(data)],
   );
   return ids;
@@ -335,7 +335,7 @@ async function updateRows(
   await tx.client.query(
     `UPDATE ${obj.def.table} AS t SET version = t.version + 1, updated_at = $2, updated_by = $1,
        custom = t.custom || s.__custom, field_versions = t.field_versions || s.__fv, search_vector = ${SEARCH_SQL}${cols.map((c) => `, ${c.column} = s.${c.column}`).join('')}
-     FROM jsonb_to_recordset($3::jsonb) AS s(${recordsetColumns(cols, '__id uuid, __custom jsonb, __fv jsonb, __a text, __b text, __c text, __d text')})
+     FROM json_to_recordset($3::json) AS s(${recordsetColumns(cols, '__id uuid, __custom jsonb, __fv jsonb, __a text, __b text, __c text, __d text')})
      WHERE t.id = s.__id`,
     [tx.actor.userId, tx.at, JSON.stringify(data)],
   );

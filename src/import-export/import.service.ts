@@ -28,6 +28,11 @@ export interface ImportDeps extends WritePathDeps {
 }
 
 export const BATCH_SIZE = 2000;
+/**
+ * Batches committed at once. Two keep both cores busy (index maintenance of one batch
+ * while the other parses, validates and hashes); more only queue on the audit chain head.
+ */
+export const BATCHES_IN_FLIGHT = 2;
 /** Errors kept per job (all are counted). */
 export const MAX_STORED_ERRORS = 1000;
 /** A running job not heard from for this long lost its node: the same upload may resume it. */
@@ -155,9 +160,10 @@ export async function runImport(
   const obj = await withTenant(deps.pool, ctx.actor, (c) => loadObject(c, object), { readOnly: true });
   const mapping = resolveMapping(obj, header.cells, opts);
   const importId = existing?.id ?? uuidv7();
-  const storedErrors = existing ? await startResume(deps.pool, ctx, importId) : await createJob(deps.pool, ctx, importId, object, opts, mapping, requestHash);
+  if (existing) await startResume(deps.pool, ctx, importId);
+  else await createJob(deps.pool, ctx, importId, object, opts, mapping, requestHash);
 
-  const runner = new BatchRunner(deps, ctx, importId, obj, opts, mapping, storedErrors);
+  const runner = new BatchRunner(deps, ctx, importId, obj, opts, mapping);
   try {
     for (let next = await records.next(); !next.done; next = await records.next()) {
       await runner.add(next.value, header.cells.length);
@@ -226,9 +232,10 @@ function keyReused(): AppError {
 }
 
 /**
- * Collects prepared rows into batches and commits them one at a time, parsing the next
- * batch while the database applies the current one. In upsert mode a key seen twice
- * closes the batch, so a later row updates what an earlier row created, in file order.
+ * Collects prepared rows into batches and commits up to BATCHES_IN_FLIGHT at a time,
+ * parsing the next batch meanwhile. In upsert mode a key seen twice closes the batch
+ * (so a later row updates what an earlier row created, in file order), and a key that a
+ * batch still in flight carries waits for it to commit.
  */
 class BatchRunner {
   rowsSeen = 0;
@@ -237,8 +244,7 @@ class BatchRunner {
   private rejected: RowError[] = [];
   private read = 0;
   private keys = new Set<string>();
-  private inflight: Promise<BatchOutcome> | null = null;
-  private errorRoom: number;
+  private inflight: { done: Promise<BatchOutcome>; keys: Set<string> }[] = [];
   private readonly deps: ImportDeps;
   private readonly ctx: RequestCtx;
   private readonly importId: string;
@@ -246,33 +252,53 @@ class BatchRunner {
   private readonly opts: ImportOptions;
   private readonly mapping: ColumnMapping;
 
-  constructor(deps: ImportDeps, ctx: RequestCtx, importId: string, obj: ResolvedObject, opts: ImportOptions, mapping: ColumnMapping, storedErrors: number) {
+  constructor(deps: ImportDeps, ctx: RequestCtx, importId: string, obj: ResolvedObject, opts: ImportOptions, mapping: ColumnMapping) {
     this.deps = deps;
     this.ctx = ctx;
     this.importId = importId;
     this.obj = obj;
     this.opts = opts;
     this.mapping = mapping;
-    this.errorRoom = MAX_STORED_ERRORS - storedErrors;
   }
 
   async add(rec: CsvRecord, width: number): Promise<void> {
     this.rowsSeen++;
     const prepared = this.prepare(rec, width);
-    if (prepared.key !== null && this.keys.has(prepared.key)) await this.flush();
+    const key = prepared.key;
+    if (key !== null) {
+      if (this.keys.has(key)) await this.flush();
+      if (this.inflight.some((b) => b.keys.has(key))) await this.drain();
+    }
     this.read++;
     if ('message' in prepared) this.rejected.push(prepared);
     else {
       this.rows.push(prepared);
-      if (prepared.key !== null) this.keys.add(prepared.key);
+      if (key !== null) this.keys.add(key);
     }
     if (this.read >= BATCH_SIZE) await this.flush();
   }
 
   async finish(): Promise<void> {
     if (this.read > 0) await this.flush();
-    if (this.inflight) await this.inflight;
-    this.inflight = null;
+    await this.drain();
+  }
+
+  /** Waits for every batch in flight, in order (the first failure stops the import). */
+  private async drain(): Promise<void> {
+    while (this.inflight[0]) await this.inflight[0].done.finally(() => this.inflight.shift());
+  }
+
+  /** Starts committing the current batch once there is room in the window. */
+  private async flush(): Promise<void> {
+    while (this.inflight[0] && this.inflight.length >= BATCHES_IN_FLIGHT) await this.inflight[0].done.finally(() => this.inflight.shift());
+    const done = this.commit(++this.batchNo, this.rows, this.rejected, this.read);
+    // Awaited in order by drain/flush; marked handled so a failure while parsing is not "unhandled".
+    void done.catch(() => {});
+    this.inflight.push({ done, keys: this.keys });
+    this.rows = [];
+    this.rejected = [];
+    this.read = 0;
+    this.keys = new Set();
   }
 
   private prepare(rec: CsvRecord, width: number): PreparedRow | (RowError & { key: null }) {
@@ -306,29 +332,7 @@ class BatchRunner {
     return { row: rec.record, line: rec.line, values: checked, key };
   }
 
-  /** Starts committing the current batch once the previous one is committed. */
-  private async flush(): Promise<void> {
-    if (this.inflight) await this.inflight;
-    const batch = ++this.batchNo;
-    const rows = this.rows;
-    const rejected = this.rejected;
-    const read = this.read;
-    this.rows = [];
-    this.rejected = [];
-    this.read = 0;
-    this.keys = new Set();
-    const room = this.errorRoom;
-    // Errors this batch can store are known only after it ran; give it all the room and
-    // let the next batch start from what it used.
-    const p = this.commit(batch, rows, rejected, read, room).then((outcome) => {
-      this.errorRoom -= outcome.errorsStored;
-      return outcome;
-    });
-    void p.catch(() => {});
-    this.inflight = p;
-  }
-
-  private async commit(batch: number, rows: PreparedRow[], rejected: RowError[], read: number, errorRoom: number): Promise<BatchOutcome> {
+  private async commit(batch: number, rows: PreparedRow[], rejected: RowError[], read: number): Promise<BatchOutcome> {
     const result = await executeWrite(
       this.deps,
       {
@@ -348,13 +352,11 @@ class BatchRunner {
           rows,
           rejected,
           rowsRead: read,
-          errorRoom,
+          maxStoredErrors: MAX_STORED_ERRORS,
         }),
       }),
     );
-    const outcome = result.body as BatchOutcome;
-    // A replayed batch (resume) kept its errors already; they are counted in storedErrors.
-    return result.replayed ? { ...outcome, errorsStored: 0 } : outcome;
+    return result.body as BatchOutcome;
   }
 }
 
@@ -375,7 +377,7 @@ async function createJob(
   opts: ImportOptions,
   mapping: ColumnMapping,
   requestHash: string,
-): Promise<number> {
+): Promise<void> {
   try {
     await withTenant(pool, ctx.actor, (c) =>
       c.query(
@@ -404,15 +406,10 @@ async function createJob(
     }
     throw err;
   }
-  return 0;
 }
 
-async function startResume(pool: Pool, ctx: RequestCtx, id: string): Promise<number> {
-  return withTenant(pool, ctx.actor, async (c) => {
-    await c.query("UPDATE imports SET status = 'running', failure = NULL, updated_at = now() WHERE id = $1", [id]);
-    const res = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM import_errors WHERE import_id = $1', [id]);
-    return res.rows[0].n;
-  });
+async function startResume(pool: Pool, ctx: RequestCtx, id: string): Promise<void> {
+  await withTenant(pool, ctx.actor, (c) => c.query("UPDATE imports SET status = 'running', failure = NULL, updated_at = now() WHERE id = $1", [id]));
 }
 
 async function markFailed(pool: Pool, ctx: RequestCtx, id: string, failure: string): Promise<void> {
