@@ -7,6 +7,7 @@ import type { Lifecycle } from './health/health.routes.ts';
 import { startEventPipeline } from './events/pipeline.ts';
 import { buildServer } from './server.ts';
 import { startMaintenance } from './maintenance.ts';
+import { gracefulShutdown } from './lifecycle.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -63,21 +64,27 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    lifecycle.draining = true;
-    say(`${signal}: draining for ${config.drainDelayMs} ms, then finishing in-flight requests`);
-    await new Promise((r) => setTimeout(r, config.drainDelayMs));
-    const deadline = setTimeout(() => {
-      process.stderr.write('basalt: shutdown deadline passed; exiting\n');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    deadline.unref();
-    maintenance.stop();
-    await server.app.close();
-    await events?.stop();
-    await pool.end().catch(() => {});
-    if (embedded) await embedded.stop();
-    say('stopped');
-    process.exit(0);
+    const outcome = await gracefulShutdown(
+      {
+        lifecycle,
+        drainDelayMs: config.drainDelayMs,
+        shutdownTimeoutMs: config.shutdownTimeoutMs,
+        closeServer: () => server.app.close(),
+        release: [
+          () => maintenance.stop(),
+          async () => {
+            await events?.stop();
+          },
+          () => pool.end().catch(() => {}),
+          async () => {
+            await embedded?.stop();
+          },
+        ],
+        say,
+      },
+      signal,
+    );
+    process.exit(outcome.exitCode);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -9,6 +9,13 @@ export interface Lifecycle {
 }
 
 export function registerHealthRoutes(app: FastifyInstance, pool: Pool, life: Lifecycle, registry: client.Registry): void {
+  // While draining, every response closes its connection: keep-alive clients (load
+  // balancers) reconnect elsewhere, and the server's close is not held up for the
+  // keep-alive timeout by connections that went idle after it began.
+  app.addHook('onSend', async (_req, reply) => {
+    if (life.draining) reply.header('Connection', 'close');
+  });
+
   app.get('/livez', { config: { public: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
