@@ -9,5 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // The API suites inherit the settings above (real PostgreSQL); the web component tests
+    // run in happy-dom with no database (web/vitest.config.ts).
+    projects: [{ extends: true, test: { name: 'api' } }, 'web/vitest.config.ts'],
   },
 });

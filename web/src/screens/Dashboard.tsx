@@ -10,6 +10,8 @@ import { totalsByCurrency } from './Pipeline.tsx';
 const COLORS = ['#3b6fd8', '#29a37a', '#f4b942', '#e0663d', '#8a5cd6', '#5b6b82'];
 const PRIORITY_COLORS: Record<string, string> = { low: '#9aa8bd', medium: '#3b6fd8', high: '#f08a24', urgent: '#d43d3d' };
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 export function quarterBounds(now = new Date()): { start: string; end: string; label: string } {
   const q = Math.floor(now.getMonth() / 3);
   const start = new Date(Date.UTC(now.getFullYear(), q * 3, 1));
@@ -111,7 +113,7 @@ export default function Dashboard() {
                 <>
                   <div className="kpi-value">{money(stats.byStage.filter((s) => !s.stage.startsWith('closed')).reduce((n, s) => n + s.amount, 0))}</div>
                   <div className="muted">
-                    {stats.byStage.filter((s) => !s.stage.startsWith('closed')).reduce((n, s) => n + s.count, 0)} open opportunities
+                    {plural(stats.byStage.filter((s) => !s.stage.startsWith('closed')).reduce((n, s) => n + s.count, 0), 'open opportunity', 'open opportunities')}
                     {stats.mixedCurrencies ? ' · several currencies, summed unconverted' : ''}
                   </div>
                 </>
@@ -124,7 +126,7 @@ export default function Dashboard() {
               {oppQ.data ? (
                 <>
                   <div className="kpi-value">{money(closing.reduce((n, r) => n + (r.amount == null ? 0 : Number(r.amount)), 0))}</div>
-                  <div className="muted">{closing.length} opportunities</div>
+                  <div className="muted">{plural(closing.length, 'opportunity', 'opportunities')}</div>
                 </>
               ) : (
                 <Loading />

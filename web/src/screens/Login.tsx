@@ -2,13 +2,20 @@ import { type FormEvent, useState } from 'react';
 import { api, errorMessage } from '../api/client.ts';
 import { setSessionFromTokens, type TokenResponse } from '../api/session.ts';
 
-type LoginAnswer = TokenResponse | { mfaRequired: true; mfaToken: string };
+type LoginAnswer = TokenResponse | { mfaRequired: true; mfaToken: string } | { mfaEnrollmentRequired: true; mfaToken: string };
+
+interface Enrollment {
+  secret: string;
+  otpauthUri: string;
+}
 
 /** Sign in, with the one-time-code step when the user has MFA on. */
 export function Login({ notice }: { notice?: string | null }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [mfaToken, setMfaToken] = useState<string | null>(null);
+  const [enrollment, setEnrollment] = useState<Enrollment | null>(null);
+  const [recovery, setRecovery] = useState<{ codes: string[]; session: TokenResponse } | null>(null);
   const [code, setCode] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -24,7 +31,13 @@ export function Login({ notice }: { notice?: string | null }) {
     try {
       const res = await api<LoginAnswer>('/api/v1/auth/login', { method: 'POST', body: { email: email.trim(), password } });
       if ('mfaRequired' in res.data) setMfaToken(res.data.mfaToken);
-      else setSessionFromTokens(res.data);
+      else if ('mfaEnrollmentRequired' in res.data) {
+        // The organization requires MFA and this user has none yet: enroll before the first sign-in.
+        const token = res.data.mfaToken;
+        const enrolled = await api<Enrollment>('/api/v1/auth/mfa/enroll', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+        setMfaToken(token);
+        setEnrollment(enrolled.data);
+      } else setSessionFromTokens(res.data);
     } catch (err) {
       setError(errorMessage(err));
     } finally {
@@ -41,6 +54,15 @@ export function Login({ notice }: { notice?: string | null }) {
     }
     setBusy(true);
     try {
+      if (enrollment) {
+        const res = await api<TokenResponse & { recoveryCodes: string[] }>('/api/v1/auth/mfa/confirm', {
+          method: 'POST',
+          body: { code: code.trim() },
+          headers: { authorization: `Bearer ${mfaToken}` },
+        });
+        setRecovery({ codes: res.data.recoveryCodes ?? [], session: res.data });
+        return;
+      }
       const res = await api<TokenResponse>('/api/v1/auth/mfa', { method: 'POST', body: { mfaToken, code: code.trim() } });
       setSessionFromTokens(res.data);
     } catch (err) {
@@ -62,7 +84,18 @@ export function Login({ notice }: { notice?: string | null }) {
             {notice}
           </p>
         )}
-        {mfaToken === null ? (
+        {recovery ? (
+          <div className="stack">
+            <h1>Save your recovery codes</h1>
+            <p>Each code signs you in once if you lose your authenticator. They are shown only now.</p>
+            <code className="secret" data-testid="recovery-codes">
+              {recovery.codes.join('\n')}
+            </code>
+            <button type="button" className="btn btn-primary btn-block" onClick={() => setSessionFromTokens(recovery.session)}>
+              I have saved them — continue
+            </button>
+          </div>
+        ) : mfaToken === null ? (
           <form onSubmit={(e) => void signIn(e)} noValidate aria-label="Sign in">
             <h1>Sign in</h1>
             <label htmlFor="login-email">Email</label>
@@ -81,7 +114,17 @@ export function Login({ notice }: { notice?: string | null }) {
         ) : (
           <form onSubmit={(e) => void verify(e)} noValidate aria-label="Verification code">
             <h1>Two-step verification</h1>
-            <p>Enter the code from your authenticator app.</p>
+            {enrollment ? (
+              <>
+                <p>Your organization requires a second factor. Add this key to your authenticator app, then enter the code it shows.</p>
+                <code className="secret" data-testid="mfa-secret">
+                  {enrollment.secret}
+                </code>
+                <a href={enrollment.otpauthUri}>Open in an authenticator app on this device</a>
+              </>
+            ) : (
+              <p>Enter the code from your authenticator app.</p>
+            )}
             <label htmlFor="login-code">Code</label>
             <input
               id="login-code"
@@ -104,6 +147,7 @@ export function Login({ notice }: { notice?: string | null }) {
               className="btn btn-link"
               onClick={() => {
                 setMfaToken(null);
+                setEnrollment(null);
                 setCode('');
                 setError(null);
               }}

@@ -80,7 +80,7 @@ function Board({ meta }: { meta: ObjectMeta }) {
     <div className="pipeline">
       <PageHeader
         title="Pipeline"
-        sub={q.data ? `${q.data.data.length} opportunities · ${formatTotals(q.data.data.filter((r) => !String(r.stage).startsWith('closed')))} open` : undefined}
+        sub={q.data ? `${q.data.data.length} ${q.data.data.length === 1 ? 'opportunity' : 'opportunities'} · ${formatTotals(q.data.data.filter((r) => !String(r.stage).startsWith('closed')))} open` : undefined}
       >
         {can(meta, 'create') && (
           <Link to="/o/opportunities/new" className="btn btn-primary">
