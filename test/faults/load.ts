@@ -19,6 +19,8 @@ export interface LoadOptions {
   maxAttempts?: number;
   /** Marker prefix: unique per run. */
   prefix: string;
+  /** Updated live, so a test can time its faults by the load's progress. */
+  progress?: { acks: number };
 }
 
 export interface Op {
@@ -93,6 +95,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
         if (res && res.status >= 200 && res.status < 300) {
           op.acked = true;
           op.finalStatus = res.status;
+          if (opts.progress) opts.progress.acks++;
           if (kind === 'patch' && res.etag) etag = res.etag;
           break;
         }
