@@ -118,7 +118,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web UI end to end (Chromium)', () => {
     await page.getByLabel(/^Last name/).fill('Lovelace-Zeta');
     await page.getByLabel(/^Email/).fill('ada@globex.example');
     // The account comes preset from the related list and shows its name.
-    await expect.poll(() => page.getByRole('combobox', { name: 'Account' }).inputValue()).toBe('Globex E2E');
+    await expect.poll(() => page.getByRole('combobox', { name: 'Account' }).inputValue(), { timeout: 15_000 }).toBe('Globex E2E');
     await page.getByRole('button', { name: 'Create contact' }).click();
     await page.getByRole('heading', { name: 'Ada Lovelace-Zeta', level: 1 }).waitFor();
     ids.contact = idFromUrl(page);
@@ -155,7 +155,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web UI end to end (Chromium)', () => {
     await card.dragTo(page.locator('section[data-stage="proposal"]'));
     await page.getByText('“Globex expansion” moved to Proposal.').waitFor();
     await page.locator(`section[data-stage="proposal"] li.kcard[data-id="${ids.opportunity}"]`).waitFor();
-    await expect.poll(async () => (await api('GET', `/api/v1/opportunities/${ids.opportunity}`)).stage).toBe('proposal');
+    await expect.poll(async () => (await api('GET', `/api/v1/opportunities/${ids.opportunity}`)).stage, { timeout: 15_000 }).toBe('proposal');
     expect(await page.getByTestId('amount-proposal').textContent()).toMatch(/50,000/);
     await shot(page, '04-pipeline');
   });
@@ -245,7 +245,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web UI end to end (Chromium)', () => {
     await page.getByRole('combobox', { name: 'Field' }).selectOption('region');
     await page.getByRole('combobox', { name: 'Value' }).selectOption('APAC');
     await page.getByRole('button', { name: 'Apply' }).click();
-    await expect.poll(() => table.getByRole('row').count()).toBe(2); // header + Initech
+    await expect.poll(() => table.getByRole('row').count(), { timeout: 15_000 }).toBe(2); // header + Initech
     await shot(page, '08-list-custom-field');
   });
 
@@ -280,11 +280,11 @@ describe.skipIf(!HAVE_CHROMIUM)('web UI end to end (Chromium)', () => {
     const cases = page.getByRole('table', { name: 'Cases' });
     await cases.getByRole('link', { name: 'Printer on fire' }).waitFor();
     expect(await cases.getByRole('link', { name: 'Old issue' }).count()).toBe(0); // closed: not in the queue
-    expect(await cases.getByRole('row').nth(1).textContent()).toContain('Printer on fire'); // urgent first
+    await expect.poll(() => cases.getByRole('row').nth(1).textContent(), { timeout: 15_000 }).toContain('Printer on fire'); // urgent first
     await shot(page, '10-case-queue');
 
     await page.goto('/');
-    await expect.poll(() => page.getByTestId('win-rate').textContent()).toBe('67%');
+    await expect.poll(() => page.getByTestId('win-rate').textContent(), { timeout: 15_000 }).toBe('67%');
     await page.getByTestId('chart-pipeline').locator('svg.recharts-surface').first().waitFor();
     await page.getByTestId('chart-winrate').locator('svg.recharts-surface').first().waitFor();
     await page.getByTestId('chart-cases').locator('svg.recharts-surface').first().waitFor();
