@@ -9,7 +9,7 @@ export async function streamIds(servers: string[], filter: string): Promise<Map<
   const counts = new Map<string, number>();
   try {
     const js = jetstream(nc);
-    const consumer = await js.consumers.get(STREAM, { filter_subjects: [filter] });
+    const consumer = await js.consumers.get(STREAM, { filter_subjects: filter });
     for (;;) {
       const batch = await consumer.fetch({ max_messages: 1000, expires: 1500 });
       let n = 0;
