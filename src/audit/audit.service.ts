@@ -217,7 +217,7 @@ export async function verifyChain(client: PoolClient, orgId: string, batchSize =
       entries: checked,
       head,
       firstBadEntry: {
-        seq: checked + 1 > headSeq ? headSeq : checked + 1,
+        seq: Math.min(checked + 1, headSeq),
         id: null,
         reason: 'head_mismatch',
         detail: `the chain head says ${headSeq} entries ending in ${head.slice(0, 12)}…, the log has ${checked} ending in ${prev.slice(0, 12)}…`,

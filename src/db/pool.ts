@@ -30,6 +30,9 @@ export function createPool(opts: PoolOptions): Pool {
     connectionTimeoutMillis: opts.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     statement_timeout: opts.statementTimeoutMs,
+    // A node that stalls mid-transaction (GC pause, partition) must not hold row locks, the
+    // organization's audit chain head among them, for longer than a statement may run.
+    idle_in_transaction_session_timeout: opts.statementTimeoutMs,
     application_name: opts.applicationName,
     keepAlive: true,
   });

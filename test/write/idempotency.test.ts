@@ -135,7 +135,7 @@ describe('Idempotency-Key', () => {
       const send = () => t.request('POST', '/api/v1/accounts', { token: t.org.token, body: { name }, headers: { 'idempotency-key': k } });
       const first = send();
       // Wait until the first one is inside its transaction, then pile on.
-      await waitFor(async () => (await count(`SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%INSERT INTO accounts%' AND wait_event = 'PgSleep'`, [])) > 0);
+      await waitFor(async () => (await count(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'`, [])) > 0);
       const rest = await Promise.all(Array.from({ length: 5 }, send));
       const all = [await first, ...rest];
       const executed = all.filter((r) => r.status === 201 && r.headers.get('idempotent-replayed') === null);
