@@ -181,7 +181,6 @@ function Shell({ session }: { session: Session }) {
 
 function Routes({ session }: { session: Session }) {
   const { pathname } = useLocation();
-  let m: Record<string, string> | null;
   if (pathname === '/' || pathname === '/dashboard')
     return (
       <Suspense fallback={<Loading />}>
@@ -193,10 +192,14 @@ function Routes({ session }: { session: Session }) {
   if (pathname === '/admin/users') return <AdminUsers />;
   if (pathname === '/admin/fields') return <AdminFields />;
   if (pathname === '/admin/api-keys') return <AdminApiKeys />;
-  if ((m = match('/o/:object/new', pathname))) return <RecordNew key={pathname} object={m.object} />;
-  if ((m = match('/o/:object/:id/edit', pathname))) return <RecordEdit key={pathname} object={m.object} id={m.id} />;
-  if ((m = match('/o/:object/:id', pathname))) return <RecordPage key={pathname} object={m.object} id={m.id} />;
-  if ((m = match('/o/:object', pathname))) return <ListView key={pathname} object={m.object} userId={session.user.id} />;
+  const recordNew = match('/o/:object/new', pathname);
+  if (recordNew) return <RecordNew key={pathname} object={recordNew.object} />;
+  const recordEdit = match('/o/:object/:id/edit', pathname);
+  if (recordEdit) return <RecordEdit key={pathname} object={recordEdit.object} id={recordEdit.id} />;
+  const record = match('/o/:object/:id', pathname);
+  if (record) return <RecordPage key={pathname} object={record.object} id={record.id} />;
+  const list = match('/o/:object', pathname);
+  if (list) return <ListView key={pathname} object={list.object} userId={session.user.id} />;
   return (
     <div className="state state-empty">
       <strong>Page not found</strong>

@@ -12,6 +12,10 @@ const CURRENCIES = ['USD', 'EUR', 'GBP', 'JPY', 'CHF', 'CAD', 'AUD', 'SEK', 'NOK
 /** A read-only value: lookups become links with the record's title. */
 export function FieldValue({ field, value, record }: { field: FieldMeta | undefined; value: unknown; record?: ApiRecord }) {
   if (field?.type === 'lookup' && typeof value === 'string') return <LookupName object={field.lookup ?? ''} id={value} />;
+  // Activities point at any object: relatedObject names it, relatedId is the record.
+  if (field?.name === 'relatedId' && typeof value === 'string' && typeof record?.relatedObject === 'string') {
+    return <LookupName object={record.relatedObject} id={value} />;
+  }
   if (field?.type === 'url' && typeof value === 'string' && value) {
     const href = /^https?:\/\//i.test(value) ? value : `https://${value}`;
     return (
@@ -22,7 +26,7 @@ export function FieldValue({ field, value, record }: { field: FieldMeta | undefi
   }
   if (field?.type === 'email' && typeof value === 'string' && value) return <a href={`mailto:${value}`}>{value}</a>;
   const text = formatValue(field, value, record);
-  return text ? <>{text}</> : <span className="muted">—</span>;
+  return text ? text : <span className="muted">—</span>;
 }
 
 export function LookupName({ object, id }: { object: string; id: string }) {

@@ -92,13 +92,12 @@ function Board({ meta }: { meta: ObjectMeta }) {
       {q.error && <ErrorState error={q.error} retry={() => void q.refetch()} />}
       {q.data?.truncated && <p className="notice">Showing the first 5,000 opportunities.</p>}
       {q.data && (
-        <div className="board" role="list" aria-label="Stages">
+        <div className="board">
           {stages.map((stage) => {
             const cards = q.data.data.filter((r) => r.stage === stage);
             return (
               <section
                 key={stage}
-                role="listitem"
                 className={`column${over === stage ? ' drop-target' : ''}`}
                 data-stage={stage}
                 aria-labelledby={`col-${stage}`}
@@ -114,8 +113,9 @@ function Board({ meta }: { meta: ObjectMeta }) {
                 <header className="column-header">
                   <h2 id={`col-${stage}`}>{humanize(stage)}</h2>
                   <div className="column-stats">
-                    <span className="count" aria-label={`${cards.length} opportunities`}>
+                    <span className="count">
                       {cards.length}
+                      <span className="sr-only"> opportunities</span>
                     </span>
                     <span className="column-amount" data-testid={`amount-${stage}`}>
                       {formatTotals(cards)}
