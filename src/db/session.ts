@@ -1,5 +1,6 @@
 import type { Actor } from '../auth/actor.ts';
 import { isUuid } from '../objects/field-types.ts';
+import { backoffMs, isConnectionError, isRetryable, sleep } from '../write/retry.ts';
 import type { Pool, PoolClient } from './pool.ts';
 
 /**
@@ -25,25 +26,53 @@ function checked(id: string): string {
   return id;
 }
 
-/** Runs fn in a tenant transaction on a pooled connection (reads; writes use the write path). */
+/**
+ * Runs fn in a tenant transaction on a pooled connection (reads; writes use the write
+ * path). A read-only transaction is retried on connection loss and failover errors until
+ * its deadline, so a database failover looks like latency to readers too.
+ */
 export async function withTenant<T>(
   pool: Pool,
   actor: Parameters<typeof beginSql>[0],
   fn: (client: PoolClient) => Promise<T>,
-  opts: { readOnly?: boolean } = {},
+  opts: { readOnly?: boolean; deadlineMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.deadlineMs ?? DEFAULT_READ_DEADLINE_MS);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tenantTransaction(pool, actor, fn, opts.readOnly ?? false);
+    } catch (err) {
+      if (!opts.readOnly || !isRetryable(err)) throw err;
+      const wait = backoffMs(attempt);
+      if (Date.now() + wait >= deadline) throw err;
+      await sleep(wait);
+    }
+  }
+}
+
+const DEFAULT_READ_DEADLINE_MS = 15_000;
+
+async function tenantTransaction<T>(
+  pool: Pool,
+  actor: Parameters<typeof beginSql>[0],
+  fn: (client: PoolClient) => Promise<T>,
+  readOnly: boolean,
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query(beginSql(actor, opts.readOnly));
+    await client.query(beginSql(actor, readOnly));
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackErr) {
-      broken = rollbackErr as Error;
+    if (isConnectionError(err)) broken = err as Error;
+    else {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error;
+      }
     }
     throw err;
   } finally {

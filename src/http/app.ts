@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config/config.ts';
+import { isRetryable } from '../write/retry.ts';
 import { AppError, internalProblem, problemBody } from './errors.ts';
 
 export interface HttpOptions {
@@ -120,6 +121,12 @@ function toAppError(err: unknown, req: FastifyRequest): AppError | Error {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     req.log.info({ err }, 'client error');
     return new AppError(e.statusCode === 413 ? 'payload_too_large' : 'bad_request', 'The request could not be understood.');
+  }
+  if (isRetryable(err)) {
+    // The database is failing over or unreachable: a retry (the client's, or the load
+    // balancer's for safe methods) will succeed, so say so instead of 500.
+    req.log.warn({ err }, 'database unavailable');
+    return new AppError('unavailable', 'The database is briefly unavailable; retry shortly.', undefined, undefined, { 'Retry-After': '1' });
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -37,7 +37,9 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /** Exponential backoff with full jitter, capped. */
-export function backoffMs(attempt: number, baseMs = 25, capMs = 1000): number {
+// Capped low: during a failover the new primary should be found within a few hundred ms
+// of becoming writable, not a second later.
+export function backoffMs(attempt: number, baseMs = 25, capMs = 250): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
   return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
 }
