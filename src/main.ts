@@ -30,6 +30,13 @@ async function main(): Promise<void> {
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
     adminUrl = embedded.url;
   }
+  // A signal during start-up must not orphan the embedded PostgreSQL server.
+  const stopDuringStartup = (signal: NodeJS.Signals) => {
+    say(`${signal} during start-up: stopping`);
+    void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+  };
+  process.once('SIGTERM', stopDuringStartup);
+  process.once('SIGINT', stopDuringStartup);
 
   const applied = await migrate(adminUrl, say);
   const expectedMigration = Math.max(...(await loadMigrations()).map((m) => m.version));
@@ -60,6 +67,8 @@ async function main(): Promise<void> {
   await server.app.listen({ port: config.port, host: config.host });
   say(`ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port} in ${Date.now() - started} ms (${applied} migrations applied)`);
 
+  process.off('SIGTERM', stopDuringStartup);
+  process.off('SIGINT', stopDuringStartup);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
