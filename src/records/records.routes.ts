@@ -3,6 +3,7 @@ import { AppError } from '../http/errors.ts';
 import { actorOf, headerOf, idempotencyKeyOf } from '../http/request-context.ts';
 import { objectDef } from '../objects/registry.ts';
 import type { WriteResult } from '../write/write-path.ts';
+import { aggregateRecords, countRecords } from './aggregate.ts';
 import { convertLead } from './lead-conversion.ts';
 import {
   createRecord,
@@ -58,6 +59,15 @@ export function registerRecordRoutes(app: FastifyInstance, deps: RecordsRouteDep
 
   app.get<{ Params: Params }>('/api/v1/:object', async (req) =>
     listRecords(deps.pool, actorOf(req), object(req), req.query as Record<string, unknown>),
+  );
+
+  // Static segments win over `:id` in the router (find-my-way), and ids are UUIDs anyway.
+  app.get<{ Params: Params }>('/api/v1/:object/count', async (req) =>
+    countRecords(deps.pool, actorOf(req), object(req), req.query as Record<string, unknown>),
+  );
+
+  app.get<{ Params: Params }>('/api/v1/:object/aggregate', async (req) =>
+    aggregateRecords(deps.pool, actorOf(req), object(req), req.query as Record<string, unknown>),
   );
 
   app.get<{ Params: Params; Querystring: { deleted?: string } }>('/api/v1/:object/:id', async (req, reply) => {
