@@ -22,6 +22,7 @@ import { STANDARD_OBJECTS } from './objects/definitions.ts';
 import { loadAllObjects, resolveObject } from './objects/registry.ts';
 import { buildOpenApi } from './openapi/openapi.ts';
 import { type RecordsRouteDeps, registerRecordRoutes } from './records/records.routes.ts';
+import { registerViewRoutes } from './views/views.routes.ts';
 import { registerWebhookRoutes } from './webhooks/webhooks.routes.ts';
 import { registerWebUi } from './web/web.plugin.ts';
 import { registerResilienceRoutes } from './resilience/resilience.routes.ts';
@@ -42,12 +43,18 @@ export interface BasaltServer {
   metrics: client.Registry;
   /** Wake-ups and the in-process event bus, shared with the event pipeline (src/main.ts). */
   events: EventHub;
+  /** Every route as registered (method, URL pattern): what the OpenAPI coverage test checks. */
+  routes: { method: string; url: string }[];
 }
 
 /** Assembles the HTTP application: every route, guarded by default. */
 export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   const { config, pool } = deps;
   const app = createHttpServer({ config, logger: deps.logger });
+  const routes: BasaltServer['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   const metrics = new client.Registry();
   client.collectDefaultMetrics({ register: metrics });
   const httpDuration = new client.Histogram({
@@ -93,6 +100,7 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
   registerApiKeyRoutes(app, identityDeps(authDeps, config, app.log));
   registerUserRoutes(app, identityDeps(authDeps, config, app.log));
   registerMetadataRoutes(app, recordDeps);
+  registerViewRoutes(app, recordDeps);
   registerRecordRoutes(app, recordDeps);
   await registerImportExportRoutes(app, recordDeps);
   registerResilienceRoutes(app, recordDeps);
@@ -121,5 +129,5 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
     return buildOpenApi(objects, { version: VERSION });
   });
 
-  return { app, keys, metrics, events };
+  return { app, keys, metrics, events, routes };
 }

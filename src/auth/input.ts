@@ -110,6 +110,12 @@ export const uuid: Reader<string> = (v) => {
   return v.toLowerCase();
 };
 
+/** Any JSON value, required; its shape is checked by the caller (e.g. a saved view's definition). */
+export const anyValue: Reader<unknown> = (v) => {
+  present(v);
+  return v;
+};
+
 export const boolean: Reader<boolean> = (v) => {
   present(v);
   if (typeof v !== 'boolean') throw new InputProblem('must be true or false');
