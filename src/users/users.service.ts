@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import type { Actor } from '../auth/actor.ts';
+import { type Actor, ROLES, type Role } from '../auth/actor.ts';
 import { isUniqueViolation } from '../auth/auth.service.ts';
 import { boolean, email, newPassword, nullable, oneOf, optional, readBody, role, text, uuid } from '../auth/input.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { requireAdmin } from '../auth/permissions.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
-import { AppError, notFound, validationError } from '../http/errors.ts';
+import { AppError, type FieldError, notFound, validationError } from '../http/errors.ts';
 import { isUuid, type Json } from '../objects/field-types.ts';
 import { etag, type RecordsDeps, type RequestCtx, write } from '../records/records.service.ts';
 import type { WriteResult, WriteTx } from '../write/write-path.ts';
@@ -56,22 +56,83 @@ function toView(row: Record<string, unknown>): UserView {
 
 const viewFor = (actor: Actor) => (actor.role === 'admin' ? toView : toSummary);
 
-const LIST_PARAMS = new Set(['limit', 'cursor']);
+const LIST_PARAMS = ['limit', 'cursor', 'q', 'role', 'teamId', 'status'] as const;
+const USER_STATUSES = ['active', 'disabled'] as const;
 
-export async function listUsers(pool: Pool, actor: Actor, query: Record<string, unknown>) {
-  const unknown = Object.keys(query).find((k) => !LIST_PARAMS.has(k));
-  if (unknown) throw validationError([{ path: unknown, message: 'is not a known query parameter (limit, cursor)' }]);
-  const limit = query.limit === undefined ? 100 : Number(query.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw validationError([{ path: 'limit', message: 'must be an integer from 1 to 500' }]);
-  let after: string | null = null;
-  if (query.cursor !== undefined) {
-    after = Buffer.from(String(query.cursor), 'base64url').toString('utf8');
-    if (!isUuid(after)) throw validationError([{ path: 'cursor', message: 'is not a cursor from nextCursor' }]);
+export interface UserListFilters {
+  /** Case-insensitive substring of the name or the email. */
+  q?: string;
+  role?: Role;
+  /** A team's id, or `none` for users without a team. */
+  teamId?: string;
+  status?: (typeof USER_STATUSES)[number];
+}
+
+function listParam(query: Record<string, unknown>, name: string, errors: FieldError[]): string | undefined {
+  const v = query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') {
+    errors.push({ path: name, message: 'must be given once' });
+    return undefined;
   }
+  return v;
+}
+
+/**
+ * The organization's people, filtered, in keyset pages by id (a cursor stays valid while
+ * users are added or changed). The answer keeps its shape: `{ data, nextCursor }`.
+ */
+export async function listUsers(pool: Pool, actor: Actor, query: Record<string, unknown>) {
+  const errors: FieldError[] = [];
+  const unknown = Object.keys(query).find((k) => !(LIST_PARAMS as readonly string[]).includes(k));
+  if (unknown) errors.push({ path: unknown.slice(0, 100), message: `is not a known query parameter (${LIST_PARAMS.join(', ')})` });
+  const rawLimit = listParam(query, 'limit', errors);
+  const limit = rawLimit === undefined ? 100 : Number(rawLimit);
+  if (!/^\d{1,3}$/.test(rawLimit ?? '100') || limit < 1 || limit > 500) errors.push({ path: 'limit', message: 'must be an integer from 1 to 500' });
+  let after: string | null = null;
+  const cursor = listParam(query, 'cursor', errors);
+  if (cursor !== undefined) {
+    after = Buffer.from(cursor, 'base64url').toString('utf8');
+    if (!isUuid(after)) errors.push({ path: 'cursor', message: 'is not a cursor from nextCursor' });
+  }
+  const filters: UserListFilters = {};
+  const q = listParam(query, 'q', errors);
+  if (q !== undefined) {
+    if (q.length > 200 || q.includes('\u0000') || !q.isWellFormed()) errors.push({ path: 'q', message: 'must be text of at most 200 characters' });
+    else if (q.trim()) filters.q = q.trim();
+  }
+  const roleFilter = listParam(query, 'role', errors);
+  if (roleFilter !== undefined) {
+    if (!(ROLES as readonly string[]).includes(roleFilter)) errors.push({ path: 'role', message: `must be one of ${ROLES.join(', ')}` });
+    else filters.role = roleFilter as Role;
+  }
+  const team = listParam(query, 'teamId', errors);
+  if (team !== undefined) {
+    if (team !== 'none' && !isUuid(team)) errors.push({ path: 'teamId', message: 'must be a team id or none' });
+    else filters.teamId = team.toLowerCase();
+  }
+  const status = listParam(query, 'status', errors);
+  if (status !== undefined) {
+    if (!(USER_STATUSES as readonly string[]).includes(status)) errors.push({ path: 'status', message: `must be one of ${USER_STATUSES.join(', ')}` });
+    else filters.status = status as UserListFilters['status'];
+  }
+  if (errors.length) throw validationError(errors);
+
+  const like = filters.q === undefined ? null : `%${filters.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const res = await withTenant(
     pool,
     actor,
-    (c) => c.query('SELECT * FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2', [after, limit + 1]),
+    (c) =>
+      c.query(
+        `SELECT * FROM users
+         WHERE ($1::uuid IS NULL OR id > $1)
+           AND ($3::text IS NULL OR name ILIKE $3 OR email ILIKE $3)
+           AND ($4::text IS NULL OR role = $4)
+           AND ($5::text IS NULL OR ($5 = 'none' AND team_id IS NULL) OR team_id::text = $5)
+           AND ($6::text IS NULL OR status = $6)
+         ORDER BY id LIMIT $2`,
+        [after, limit + 1, like, filters.role ?? null, filters.teamId ?? null, filters.status ?? null],
+      ),
     { readOnly: true },
   );
   const rows = res.rows.slice(0, limit);
