@@ -246,7 +246,17 @@ describe.skipIf(!HAVE_CHROMIUM)('web UI end to end (Chromium)', () => {
     await page.getByRole('combobox', { name: 'Value' }).selectOption('APAC');
     await page.getByRole('button', { name: 'Apply' }).click();
     await expect.poll(() => table.getByRole('row').count(), { timeout: 15_000 }).toBe(2); // header + Initech
+    await page.getByText('1 account matching the filters').waitFor(); // GET /accounts/count
     await shot(page, '08-list-custom-field');
+    // Saved views live on the server: the view is there for this user, not just in this browser.
+    await page.getByRole('button', { name: 'Save view' }).click();
+    await page.getByRole('textbox', { name: 'View name' }).fill('APAC accounts');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('View “APAC accounts” saved.').waitFor();
+    const views = await api('GET', '/api/v1/views?object=accounts');
+    expect(views.data).toEqual([
+      expect.objectContaining({ name: 'APAC accounts', definition: expect.objectContaining({ filters: [{ field: 'region', op: 'eq', value: 'APAC' }] }) }),
+    ]);
   });
 
   it('converts a lead into an account, contact and opportunity', async () => {

@@ -5,7 +5,8 @@ import { fromDraft, toDraft, validateValue } from '../src/lib/fields.ts';
 import { nextSort } from '../src/lib/views.ts';
 import { camel } from '../src/screens/Admin.tsx';
 import { casesMatrix, pipelineStats, quarterBounds } from '../src/screens/Dashboard.tsx';
-import { formatTotals, totalsByCurrency } from '../src/screens/Pipeline.tsx';
+import { totalsFromGroups } from '../src/api/aggregate.ts';
+import { formatGroupTotals, moveInTotals } from '../src/screens/Pipeline.tsx';
 import { accountsMeta, field } from './fixtures.tsx';
 
 describe('field values', () => {
@@ -62,23 +63,24 @@ describe('lists', () => {
 });
 
 describe('pipeline and dashboard figures', () => {
-  const opps = [
-    { id: '1', version: 1, stage: 'proposal', amount: '100.00', currency: 'EUR' },
-    { id: '2', version: 1, stage: 'proposal', amount: '50.50', currency: 'EUR' },
-    { id: '3', version: 1, stage: 'closed_won', amount: '10.00', currency: 'USD' },
-    { id: '4', version: 1, stage: 'closed_lost', amount: null, currency: null },
-    { id: '5', version: 1, stage: 'closed_won', amount: '1.00', currency: 'USD' },
-  ];
+  const g = (stage: string, currency: string | null, count: number, sum: string) => ({ key: stage, group: { stage, currency }, count, sum });
+  const groups = [g('proposal', 'EUR', 2, '150.50'), g('closed_won', 'USD', 2, '11.00'), g('closed_lost', null, 1, '0.00')];
+
   it('sums per currency, never mixing them', () => {
-    expect(totalsByCurrency(opps)).toEqual([
+    expect(totalsFromGroups(groups)).toEqual([
       { currency: 'EUR', amount: 150.5 },
       { currency: 'USD', amount: 11 },
     ]);
-    expect(formatTotals([])).toBe('0');
+    expect(formatGroupTotals([])).toBe('0');
+  });
+
+  it('moves a card between column totals until the server answers', () => {
+    const moved = moveInTotals(groups, { id: 'x', version: 1, stage: 'proposal', amount: '50.50', currency: 'EUR' }, 'closed_won');
+    expect(moved).toEqual([g('proposal', 'EUR', 1, '100.00'), g('closed_won', 'USD', 2, '11.00'), g('closed_lost', null, 1, '0.00'), g('closed_won', 'EUR', 1, '50.50')]);
   });
 
   it('computes counts, amounts per stage and the win rate', () => {
-    const s = pipelineStats(opps, ['proposal', 'closed_won', 'closed_lost']);
+    const s = pipelineStats(groups, ['proposal', 'closed_won', 'closed_lost']);
     expect(s.byStage.map((x) => [x.stage, x.count, x.amount])).toEqual([
       ['proposal', 2, 150.5],
       ['closed_won', 2, 11],
@@ -91,15 +93,8 @@ describe('pipeline and dashboard figures', () => {
   it('knows the quarter and counts cases by status and priority', () => {
     expect(quarterBounds(new Date(2026, 10, 15))).toEqual({ start: '2026-10-01', end: '2026-12-31', label: 'Q4 2026' });
     expect(quarterBounds(new Date(2026, 1, 3)).end).toBe('2026-03-31');
-    const m = casesMatrix(
-      [
-        { id: 'a', version: 1, status: 'new', priority: 'high' },
-        { id: 'b', version: 1, status: 'new', priority: 'high' },
-        { id: 'c', version: 1, status: 'open', priority: 'low' },
-      ],
-      ['new', 'open'],
-      ['low', 'high'],
-    );
+    const c = (status: string, priority: string, count: number) => ({ key: status, group: { status, priority }, count });
+    const m = casesMatrix([c('new', 'high', 2), c('open', 'low', 1)], ['new', 'open'], ['low', 'high']);
     expect(m).toEqual([
       { status: 'New', low: 0, high: 2 },
       { status: 'Open', low: 1, high: 0 },

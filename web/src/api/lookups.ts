@@ -11,13 +11,23 @@ export interface UserSummary {
   status?: string;
 }
 
-/** Users of the organization, or null when this server has no users API yet. */
-export function useUsers() {
+export interface UserFilters {
+  /** Name or email contains (case-insensitive). */
+  q?: string;
+  role?: string;
+  teamId?: string;
+  status?: 'active' | 'disabled';
+}
+
+/** Users of the organization (filtered on the server), or null when this server has no users API yet. */
+export function useUsers(filters: UserFilters = {}) {
+  const params = new URLSearchParams({ limit: '500' });
+  for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
   return useQuery({
-    queryKey: ['users'],
+    queryKey: ['users', filters],
     queryFn: async ({ signal }) => {
       try {
-        const res = await api<{ data: UserSummary[] } | UserSummary[]>('/api/v1/users?limit=500', { signal });
+        const res = await api<{ data: UserSummary[] } | UserSummary[]>(`/api/v1/users?${params}`, { signal });
         return Array.isArray(res.data) ? res.data : res.data.data;
       } catch (err) {
         if (isMissingApi(err)) return null;

@@ -1,8 +1,9 @@
 import type { Filter } from '../api/client.ts';
 
 /**
- * Saved list views, per user and object. The API has no saved-views resource yet, so they
- * live in this browser's localStorage; the shape is what a future /api/v1/views would store.
+ * List view state (columns, filters, sort). Saved views live on the server
+ * (/api/v1/views, see api/views.ts); this browser keeps only the last state per list, and
+ * reads the views it kept before the server did, once, to import them.
  */
 export interface ListViewState {
   columns: string[];
@@ -10,11 +11,11 @@ export interface ListViewState {
   sort: string;
 }
 
-export interface SavedView extends ListViewState {
+export interface LegacyView extends ListViewState {
   name: string;
 }
 
-const key = (userId: string, object: string) => `basalt.views.${userId}.${object}`;
+const legacyKey = (userId: string, object: string) => `basalt.views.${userId}.${object}`;
 const lastKey = (userId: string, object: string) => `basalt.lastview.${userId}.${object}`;
 
 function readJson<T>(k: string, fallback: T): T {
@@ -26,23 +27,21 @@ function readJson<T>(k: string, fallback: T): T {
   }
 }
 
-export function loadViews(userId: string, object: string): SavedView[] {
-  const v = readJson<SavedView[]>(key(userId, object), []);
-  return Array.isArray(v) ? v : [];
+function isLegacyView(v: unknown): v is LegacyView {
+  if (typeof v !== 'object' || v === null) return false;
+  const x = v as Partial<LegacyView>;
+  return typeof x.name === 'string' && Array.isArray(x.columns) && Array.isArray(x.filters) && typeof x.sort === 'string';
 }
 
-export function saveView(userId: string, object: string, view: SavedView): SavedView[] {
-  const views = loadViews(userId, object).filter((v) => v.name !== view.name);
-  views.push(view);
-  views.sort((a, b) => a.name.localeCompare(b.name));
-  localStorage.setItem(key(userId, object), JSON.stringify(views));
-  return views;
+/** Views saved in this browser by the earlier UI, or null when there are none left to import. */
+export function readLegacyViews(userId: string, object: string): LegacyView[] | null {
+  if (localStorage.getItem(legacyKey(userId, object)) === null) return null;
+  const v = readJson<unknown>(legacyKey(userId, object), []);
+  return Array.isArray(v) ? v.filter(isLegacyView) : [];
 }
 
-export function deleteView(userId: string, object: string, name: string): SavedView[] {
-  const views = loadViews(userId, object).filter((v) => v.name !== name);
-  localStorage.setItem(key(userId, object), JSON.stringify(views));
-  return views;
+export function forgetLegacyViews(userId: string, object: string): void {
+  localStorage.removeItem(legacyKey(userId, object));
 }
 
 export function loadLastState(userId: string, object: string): ListViewState | null {

@@ -1,5 +1,5 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useId, useState } from 'react';
+import { type FormEvent, useDeferredValue, useId, useState } from 'react';
 import { api, ApiError, errorMessage, isMissingApi } from '../api/client.ts';
 import { type UserSummary, useUsers } from '../api/lookups.ts';
 import { metadataKey, useMetadata } from '../api/metadata.ts';
@@ -38,7 +38,9 @@ function fieldErrors(err: unknown): Record<string, string> {
 }
 
 export function AdminUsers() {
-  const users = useUsers();
+  const [search, setSearch] = useState('');
+  const [roleFilter, setRoleFilter] = useState('');
+  const users = useUsers({ q: useDeferredValue(search.trim()), role: roleFilter });
   const teams = useTeams();
   const [adding, setAdding] = useState(false);
   const qc = useQueryClient();
@@ -61,6 +63,23 @@ export function AdminUsers() {
           Add user
         </button>
       </PageHeader>
+      <div className="toolbar" role="search" aria-label="Find users">
+        <label className="inline-label">
+          <span>Search</span>
+          <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="Name or email" maxLength={200} />
+        </label>
+        <label className="inline-label">
+          <span>Role</span>
+          <select value={roleFilter} onChange={(e) => setRoleFilter(e.target.value)}>
+            <option value="">All roles</option>
+            {ROLES.map((r) => (
+              <option key={r} value={r}>
+                {humanize(r)}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       {users.isLoading && <Loading />}
       {users.error && <ErrorState error={users.error} retry={() => void users.refetch()} />}
       {users.data === null && <Empty title="This server does not offer the users API yet." />}

@@ -1,11 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
 import { Bar, BarChart, CartesianGrid, Cell, Legend, Pie, PieChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { type ApiRecord, listAll } from '../api/client.ts';
+import { type AggregateRow, aggregateRecords, totalsFromGroups } from '../api/aggregate.ts';
+import { type Filter, listRecords } from '../api/client.ts';
 import { fieldOf, useMetadata } from '../api/metadata.ts';
 import { Empty, ErrorState, Loading, PageHeader } from '../components/ui.tsx';
 import { formatDate, formatMoney, humanize } from '../lib/fields.ts';
 import { Link, recordPath } from '../lib/router.tsx';
-import { totalsByCurrency } from './Pipeline.tsx';
 
 const COLORS = ['#3b6fd8', '#29a37a', '#f4b942', '#e0663d', '#8a5cd6', '#5b6b82'];
 const PRIORITY_COLORS: Record<string, string> = { low: '#9aa8bd', medium: '#3b6fd8', high: '#f08a24', urgent: '#d43d3d' };
@@ -28,15 +28,16 @@ export interface PipelineStats {
   mixedCurrencies: boolean;
 }
 
-/** Aggregates computed in the browser from the list API (no aggregate endpoint yet). */
-export function pipelineStats(opps: ApiRecord[], stages: string[]): PipelineStats {
+/** Dashboard figures from the server's (stage, currency) aggregate of opportunities. */
+export function pipelineStats(groups: AggregateRow[], stages: string[]): PipelineStats {
   const byStage = stages.map((s) => {
-    const rs = opps.filter((r) => r.stage === s);
-    return { stage: s, label: humanize(s), count: rs.length, amount: rs.reduce((n, r) => n + (r.amount == null ? 0 : Number(r.amount)), 0) };
+    const rs = groups.filter((r) => r.group.stage === s);
+    return { stage: s, label: humanize(s), count: rs.reduce((n, r) => n + r.count, 0), amount: rs.reduce((n, r) => n + Number(r.sum ?? 0), 0) };
   });
-  const won = opps.filter((r) => r.stage === 'closed_won').length;
-  const lost = opps.filter((r) => r.stage === 'closed_lost').length;
-  const currencies = totalsByCurrency(opps).filter((t) => t.currency);
+  const countOf = (stage: string) => byStage.find((s) => s.stage === stage)?.count ?? 0;
+  const won = countOf('closed_won');
+  const lost = countOf('closed_lost');
+  const currencies = totalsFromGroups(groups).filter((t) => t.currency);
   return {
     byStage,
     won,
@@ -47,10 +48,11 @@ export function pipelineStats(opps: ApiRecord[], stages: string[]): PipelineStat
   };
 }
 
-export function casesMatrix(cases: ApiRecord[], statuses: string[], priorities: string[]) {
+/** Rows of the cases chart from the server's (status, priority) aggregate. */
+export function casesMatrix(groups: AggregateRow[], statuses: string[], priorities: string[]) {
   return statuses.map((s) => {
     const row: Record<string, string | number> = { status: humanize(s) };
-    for (const p of priorities) row[p] = cases.filter((c) => c.status === s && c.priority === p).length;
+    for (const p of priorities) row[p] = groups.filter((g) => g.group.status === s && g.group.priority === p).reduce((n, g) => n + g.count, 0);
     return row;
   });
 }
@@ -60,32 +62,49 @@ export default function Dashboard() {
   const opps = meta.data?.find((o) => o.name === 'opportunities');
   const casesMeta = meta.data?.find((o) => o.name === 'cases');
   const quarter = quarterBounds();
+  const stages = (opps && fieldOf(opps, 'stage')?.options) ?? [];
+  const closingFilters: Filter[] = [
+    { field: 'closeDate', op: 'gte', value: quarter.start },
+    { field: 'closeDate', op: 'lte', value: quarter.end },
+    { field: 'stage', op: 'in', value: stages.filter((s) => !s.startsWith('closed')).join(',') },
+  ];
   const oppQ = useQuery({
     queryKey: ['dashboard', 'opportunities'],
     enabled: Boolean(opps),
-    queryFn: ({ signal }) => listAll('opportunities', { fields: ['name', 'stage', 'amount', 'currency', 'closeDate'] }, 10_000, signal),
+    queryFn: ({ signal }) => aggregateRecords('opportunities', { groupBy: ['stage', 'currency'], sum: 'amount', limit: 1000 }, signal),
+  });
+  const closingQ = useQuery({
+    queryKey: ['dashboard', 'closing', quarter.start],
+    enabled: Boolean(opps && stages.length),
+    queryFn: async ({ signal }) => {
+      const [totals, top] = await Promise.all([
+        aggregateRecords('opportunities', { groupBy: ['currency'], sum: 'amount', filters: closingFilters }, signal),
+        listRecords('opportunities', { filters: closingFilters, sort: 'closeDate', limit: 10, fields: ['name', 'stage', 'amount', 'currency', 'closeDate'] }, signal),
+      ]);
+      return { totals: totals.data, top: top.data };
+    },
   });
   const caseQ = useQuery({
     queryKey: ['dashboard', 'cases'],
     enabled: Boolean(casesMeta),
-    queryFn: ({ signal }) => listAll('cases', { fields: ['status', 'priority'] }, 10_000, signal),
+    queryFn: ({ signal }) => aggregateRecords('cases', { groupBy: ['status', 'priority'], limit: 1000 }, signal),
   });
   if (meta.isLoading) return <Loading />;
   if (meta.error) return <ErrorState error={meta.error} />;
 
-  const stages = (opps && fieldOf(opps, 'stage')?.options) ?? [];
   const stats = oppQ.data ? pipelineStats(oppQ.data.data, stages) : null;
-  const closing = (oppQ.data?.data ?? [])
-    .filter((r) => typeof r.closeDate === 'string' && r.closeDate >= quarter.start && r.closeDate <= quarter.end && !String(r.stage).startsWith('closed'))
-    .sort((a, b) => String(a.closeDate).localeCompare(String(b.closeDate)));
+  const closing = closingQ.data?.top ?? [];
+  const closingTotals = totalsFromGroups(closingQ.data?.totals ?? []);
+  const closingCount = (closingQ.data?.totals ?? []).reduce((n, r) => n + r.count, 0);
   const statuses = (casesMeta && fieldOf(casesMeta, 'status')?.options) ?? [];
   const priorities = (casesMeta && fieldOf(casesMeta, 'priority')?.options) ?? [];
+  const caseTotal = (caseQ.data?.data ?? []).reduce((n, r) => n + r.count, 0);
   const matrix = caseQ.data ? casesMatrix(caseQ.data.data, statuses, priorities) : [];
   const money = (n: number) => formatMoney(n, stats?.mixedCurrencies ? null : stats?.currency);
 
   return (
     <div className="dashboard">
-      <PageHeader title="Dashboard" sub="Figures are computed in your browser from the records you can see." />
+      <PageHeader title="Dashboard" sub="Figures cover the records you can see." />
       {!opps && !casesMeta && <Empty title="Your role has no dashboards." />}
       <div className="dash-grid">
         {opps && (
@@ -123,10 +142,10 @@ export default function Dashboard() {
             </section>
             <section className="card kpi" aria-labelledby="kpi-q">
               <h2 id="kpi-q">Closing in {quarter.label}</h2>
-              {oppQ.data ? (
+              {closingQ.data ? (
                 <>
-                  <div className="kpi-value">{money(closing.reduce((n, r) => n + (r.amount == null ? 0 : Number(r.amount)), 0))}</div>
-                  <div className="muted">{plural(closing.length, 'opportunity', 'opportunities')}</div>
+                  <div className="kpi-value">{closingTotals.length ? closingTotals.map((x) => formatMoney(x.amount, x.currency)).join(' + ') : money(0)}</div>
+                  <div className="muted">{plural(closingCount, 'opportunity', 'opportunities')}</div>
                 </>
               ) : (
                 <Loading />
@@ -211,7 +230,7 @@ export default function Dashboard() {
             <section className="card" aria-labelledby="list-q">
               <h2 id="list-q">Closing this quarter</h2>
               {closing.length === 0 ? (
-                oppQ.isLoading ? <Loading /> : <Empty title={`Nothing open closes in ${quarter.label}.`} />
+                closingQ.isLoading ? <Loading /> : <Empty title={`Nothing open closes in ${quarter.label}.`} />
               ) : (
                 <ul className="related-list">
                   {closing.slice(0, 10).map((r) => (
@@ -235,7 +254,7 @@ export default function Dashboard() {
               <Loading />
             ) : caseQ.error ? (
               <ErrorState error={caseQ.error} />
-            ) : caseQ.data && caseQ.data.data.length > 0 ? (
+            ) : caseTotal > 0 ? (
               <div className="chart" data-testid="chart-cases">
                 <ResponsiveContainer width="100%" height={260}>
                   <BarChart data={matrix} margin={{ top: 8, right: 8, left: 0, bottom: 8 }}>

@@ -1,13 +1,15 @@
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { type ApiRecord, deleteRecord, errorMessage, type Filter, type FilterOp, listRecords, patchRecord } from '../api/client.ts';
+import { useCount } from '../api/aggregate.ts';
 import { useUsers } from '../api/lookups.ts';
 import { can, defaultColumns, type FieldMeta, fieldOf, type ObjectMeta, useObjectMeta } from '../api/metadata.ts';
 import { FieldValue } from '../components/fields.tsx';
 import { Empty, ErrorState, Loading, Modal, PageHeader, useToast } from '../components/ui.tsx';
 import { humanize } from '../lib/fields.ts';
 import { Link, recordPath } from '../lib/router.tsx';
-import { deleteView, type ListViewState, loadLastState, loadViews, nextSort, type SavedView, saveLastState, saveView } from '../lib/views.ts';
+import { deleteView, saveView, useSavedViews, viewsKey } from '../api/views.ts';
+import { type ListViewState, loadLastState, nextSort, saveLastState } from '../lib/views.ts';
 
 const OP_LABEL: Record<FilterOp, string> = {
   eq: 'is',
@@ -39,12 +41,16 @@ function initialState(meta: ObjectMeta, userId: string): ListViewState {
 
 function List({ meta, userId }: { meta: ObjectMeta; userId: string }) {
   const [state, setState] = useState<ListViewState>(() => initialState(meta, userId));
-  const [views, setViews] = useState<SavedView[]>(() => loadViews(userId, meta.name));
-  const [viewName, setViewName] = useState('');
+  const savedViews = useSavedViews(userId, meta.name);
+  const views = savedViews.data ?? [];
+  const [viewId, setViewId] = useState('');
+  const currentView = views.find((v) => v.id === viewId);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [panel, setPanel] = useState<'columns' | 'filters' | null>(null);
   const [bulk, setBulk] = useState<'delete' | 'owner' | null>(null);
   const toast = useToast();
+  const qc = useQueryClient();
+  const count = useCount(meta.name, state.filters);
   const sentinel = useRef<HTMLDivElement>(null);
 
   useEffect(() => saveLastState(userId, meta.name, state), [userId, meta.name, state]);
@@ -80,20 +86,41 @@ function List({ meta, userId }: { meta: ObjectMeta; userId: string }) {
       return n;
     });
 
-  const applyView = (name: string) => {
-    setViewName(name);
-    const v = views.find((x) => x.name === name);
-    if (v) setState({ columns: v.columns, filters: v.filters, sort: v.sort });
+  const applyView = (id: string) => {
+    setViewId(id);
+    const v = views.find((x) => x.id === id);
+    if (v) setState({ columns: v.definition.columns, filters: v.definition.filters, sort: v.definition.sort });
     else setState({ columns: defaultColumns(meta), filters: [], sort: meta.defaultSort });
   };
+  const storeView = async (name: string) => {
+    try {
+      const saved = await saveView(meta.name, views, name, state);
+      await qc.invalidateQueries({ queryKey: viewsKey(meta.name) });
+      setViewId(saved.id);
+      toast('ok', `View “${saved.name}” saved.`);
+    } catch (err) {
+      toast('error', errorMessage(err));
+    }
+  };
+  const removeView = async () => {
+    if (!currentView) return;
+    try {
+      await deleteView(currentView);
+      await qc.invalidateQueries({ queryKey: viewsKey(meta.name) });
+      setViewId('');
+    } catch (err) {
+      toast('error', errorMessage(err));
+    }
+  };
+  const total = count.data;
 
   return (
     <div className="list-view">
       <PageHeader
         title={meta.labelPlural}
         sub={
-          query.isSuccess
-            ? `${rows.length}${hasNextPage ? '+' : ''} ${rows.length === 1 ? meta.singular : meta.labelPlural.toLowerCase()}${state.filters.length ? ' matching the filters' : ''}`
+          total !== undefined
+            ? `${total.toLocaleString()} ${total === 1 ? meta.singular : meta.labelPlural.toLowerCase()}${state.filters.length ? ' matching the filters' : ''}`
             : undefined
         }
       >
@@ -107,10 +134,10 @@ function List({ meta, userId }: { meta: ObjectMeta; userId: string }) {
       <div className="toolbar" role="toolbar" aria-label="List options">
         <label className="inline-label">
           <span>View</span>
-          <select value={viewName} onChange={(e) => applyView(e.target.value)}>
+          <select value={viewId} onChange={(e) => applyView(e.target.value)}>
             <option value="">All {meta.labelPlural.toLowerCase()}</option>
             {views.map((v) => (
-              <option key={v.name} value={v.name}>
+              <option key={v.id} value={v.id}>
                 {v.name}
               </option>
             ))}
@@ -122,23 +149,9 @@ function List({ meta, userId }: { meta: ObjectMeta; userId: string }) {
         <button type="button" className="btn" aria-expanded={panel === 'filters'} onClick={() => setPanel(panel === 'filters' ? null : 'filters')}>
           Filters{state.filters.length ? ` (${state.filters.length})` : ''}
         </button>
-        <SaveViewButton
-          current={viewName}
-          onSave={(name) => {
-            setViews(saveView(userId, meta.name, { name, ...state }));
-            setViewName(name);
-            toast('ok', `View “${name}” saved in this browser.`);
-          }}
-        />
-        {viewName && (
-          <button
-            type="button"
-            className="btn btn-ghost"
-            onClick={() => {
-              setViews(deleteView(userId, meta.name, viewName));
-              setViewName('');
-            }}
-          >
+        <SaveViewButton current={currentView?.name ?? ''} onSave={(name) => void storeView(name)} />
+        {currentView && (
+          <button type="button" className="btn btn-ghost" onClick={() => void removeView()}>
             Delete view
           </button>
         )}
