@@ -154,7 +154,7 @@ async function authenticateApiKey(deps: AuthDeps, key: string): Promise<Actor> {
       [ref.id],
     );
     const row = res.rows[0];
-    if (!row || row.status !== 'active') throw unauthenticated('The API key is revoked, expired, or its owner is disabled.');
+    if (row?.status !== 'active') throw unauthenticated('The API key is revoked, expired, or its owner is disabled.');
     await client.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval \'1 minute\')', [ref.id]);
     return {
       kind: 'api_key',
