@@ -2,8 +2,9 @@ import type { Actor } from '../auth/actor.ts';
 import { can } from '../auth/permissions.ts';
 import type { Pool } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
-import { validationError } from '../http/errors.ts';
+import { AppError, validationError } from '../http/errors.ts';
 import { STANDARD_OBJECTS } from '../objects/definitions.ts';
+import { sqlState } from '../write/retry.ts';
 
 export interface SearchHit {
   object: string;
@@ -13,6 +14,10 @@ export interface SearchHit {
   score: number;
   updatedAt: string;
 }
+
+/** Candidates asked of each object per result wanted, and the least number of index matches ranked. */
+const CANDIDATE_FACTOR = 4;
+const POOL = 200;
 
 const SUBTITLE: Record<string, string> = {
   accounts: 't.domain',
@@ -27,6 +32,7 @@ const SUBTITLE: Record<string, string> = {
  * Cross-object search: prefix full-text over every searchable field (weighted), plus
  * trigram similarity on titles and emails, so "jan smi", "Jan Smith" and "jansmith@"
  * all find Jan Smith. Only objects the caller may read; row-level security does the rest.
+ * A statement timeout is answered 503 (retryable), not 500.
  */
 export async function searchRecords(pool: Pool, actor: Actor, query: Record<string, unknown>): Promise<{ data: SearchHit[] }> {
   const errors = [];
@@ -60,43 +66,54 @@ export async function searchRecords(pool: Pool, actor: Actor, query: Record<stri
     .split(/[^\p{L}\p{N}]+/u)
     .filter(Boolean)
     .slice(0, 8);
+  // Every word as a prefix ('jan':* & 'smi':*), and the cheaper form tried first: whole
+  // words with a prefix on the last one ('jan' & 'smi':*). Tokens are letters and digits
+  // only, so quoting them is safe.
   const tsquery = tokens.map((t) => `'${t}':*`).join(' & ');
+  const strict = tokens.map((t, i) => (i === tokens.length - 1 ? `'${t}':*` : `'${t}'`)).join(' & ');
   const readable = STANDARD_OBJECTS.filter((o) => objects.includes(o.name) && can(actor, o.name, 'read'));
   if (readable.length === 0) return { data: [] };
 
-  const parts = readable.map((o) => {
-    const trigram = [o.titleSql, ...(o.trigramSql ?? [])];
-    const match = [
-      ...(tsquery ? ['t.search_vector @@ to_tsquery(\'simple\', $4)'] : []),
-      ...trigram.map((e) => `(${e}) % $1`),
-    ].join(' OR ');
-    const similarity = trigram.length > 1 ? `greatest(${trigram.map((e) => `coalesce(similarity(${e}, $1), 0)`).join(', ')})` : `similarity(${trigram[0]}, $1)`;
-    const rank = tsquery ? `ts_rank(t.search_vector, to_tsquery('simple', $4))` : '0';
-    return `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle,
-                    (${rank} + ${similarity})::float8 AS score, t.updated_at
-             FROM ${o.table} t
-             WHERE t.organization_id = $2 AND t.deleted_at IS NULL AND (${match})
-             ORDER BY score DESC LIMIT $3)`;
-  });
-  const sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $3`;
-  return withTenant(
-    pool,
-    actor,
-    async (client) => {
-      // The tsquery is a parameter only when there is one: a query of punctuation alone
-      // ("'", "&|!") has no tokens, and an unreferenced parameter is a PostgreSQL error.
-      const res = await client.query(sql, tsquery ? [text, actor.orgId, limit, tsquery] : [text, actor.orgId, limit]);
-      return {
-        data: res.rows.map((r) => ({
-          object: r.object,
-          id: r.id,
-          title: String(r.title).trim(),
-          subtitle: r.subtitle,
-          score: Math.round(Number(r.score) * 10_000) / 10_000,
-          updatedAt: (r.updated_at as Date).toISOString(),
-        })),
-      };
-    },
-    { readOnly: true },
+  // Candidates come from basalt_search_candidates (migrations/0008_search.sql): a definer
+  // function that drives the GIN indexes for the current tenant, bounded, and returns
+  // (id, score) only. Joining them back here, under row-level security, is what decides
+  // which records the caller sees (docs/decisions/0009-search-under-rls.md).
+  const parts = readable.map(
+    (o) => `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle, c.score, t.updated_at
+             FROM basalt_search_candidates('${o.name}', $1, $3, $4, $5, $6) c
+             JOIN ${o.table} t ON t.organization_id = $2 AND t.id = c.id
+             WHERE t.deleted_at IS NULL)`,
   );
+  const sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $7`;
+  // Enough candidates per object that visibility filtering (already applied as a pre-filter
+  // in the function) and the cross-object merge rarely starve the page; ranked among a
+  // pool of at least POOL index matches.
+  const candidates = limit * CANDIDATE_FACTOR;
+  const params = [text, actor.orgId, tsquery || null, strict || null, Math.max(POOL, candidates), candidates, limit];
+  try {
+    return await withTenant(
+      pool,
+      actor,
+      async (client) => {
+        const res = await client.query(sql, params);
+        return {
+          data: res.rows.map((r) => ({
+            object: r.object,
+            id: r.id,
+            title: String(r.title).trim(),
+            subtitle: r.subtitle,
+            score: Math.round(Number(r.score) * 10_000) / 10_000,
+            updatedAt: (r.updated_at as Date).toISOString(),
+          })),
+        };
+      },
+      { readOnly: true },
+    );
+  } catch (err) {
+    // A search that ran into the statement timeout is overload, not a bug: 503, retry later.
+    if (sqlState(err) === '57014') {
+      throw new AppError('unavailable', 'Search took too long; retry shortly.', undefined, undefined, { 'Retry-After': '1' });
+    }
+    throw err;
+  }
 }

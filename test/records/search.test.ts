@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Actor } from '../../src/auth/actor.ts';
+import { beginSql } from '../../src/db/session.ts';
+import type { Pool } from '../../src/db/pool.ts';
+import { AppError } from '../../src/http/errors.ts';
+import { searchRecords } from '../../src/records/search.ts';
+import { type OrgFixture, startTestApp, type TestApp, type UserFixture } from '../support/harness.ts';
+import { Api } from './helpers.ts';
+
+/**
+ * Search under row-level security (docs/decisions/0009-search-under-rls.md): candidates
+ * come from a SECURITY DEFINER function over the GIN indexes; visibility is still decided
+ * by the policies when they are joined back.
+ */
+let t: TestApp;
+let orgA: OrgFixture;
+let orgB: OrgFixture;
+let repA1: UserFixture;
+let repA2: UserFixture;
+let managerA: UserFixture;
+let own: Record<string, any>;
+const others: string[] = [];
+const otherTenant: string[] = [];
+
+const ids = async (token: string, q: string, extra = '') => {
+  const res = await new Api(t, token).get(`/api/v1/search?q=${encodeURIComponent(q)}${extra}`);
+  expect(res.status, res.text).toBe(200);
+  return (res.body.data as { id: string }[]).map((h) => h.id);
+};
+
+beforeAll(async () => {
+  t = await startTestApp();
+  orgA = await t.createOrg('Search Org A');
+  orgB = await t.createOrg('Search Org B');
+  const team = await t.createTeam(orgA.orgId, 'Search team');
+  repA1 = await t.createUser(orgA.orgId, 'rep', { teamId: team });
+  repA2 = await t.createUser(orgA.orgId, 'rep', { teamId: team });
+  managerA = await t.createUser(orgA.orgId, 'manager', { teamId: team });
+  await t.admin.query(`UPDATE organizations SET sharing_default = 'private' WHERE id = $1`, [orgA.orgId]);
+  // The rep's own record is a weaker match than 30 records of a colleague and 30 of
+  // another tenant, all exact matches: more than the candidates asked for (limit × 4).
+  own = await new Api(t, repA1.token).create('accounts', { name: 'Needlework Haystackery Limited' });
+  for (let i = 0; i < 30; i++) {
+    others.push((await new Api(t, repA2.token).create('accounts', { name: 'Needlework Haystack' })).id);
+    otherTenant.push((await new Api(t, orgB.token).create('accounts', { name: 'Needlework Haystack' })).id);
+  }
+});
+afterAll(async () => t?.close());
+
+describe('search under row-level security', () => {
+  it('a rep under private sharing never sees others’ records, even the best matches, and is not starved by them', async () => {
+    for (const extra of ['', '&limit=1', '&limit=5&objects=accounts']) {
+      expect(await ids(repA1.token, 'needlework haystack', extra), extra).toEqual([own.id]);
+      expect(await ids(repA1.token, 'Needlework Haystack', extra), extra).toEqual([own.id]);
+    }
+    // Trigram-only (no full-text match: a typo) finds the own record and nothing else.
+    expect(await ids(repA1.token, 'Needlewrk Haystackery Limited')).toEqual([own.id]);
+  });
+
+  it('a manager sees the team’s records; the organization admin sees all; another tenant none', async () => {
+    const team = await ids(managerA.token, 'needlework haystack', '&limit=100');
+    expect([...team].sort()).toEqual([own.id, ...others].sort());
+    const all = await ids(orgA.token, 'needlework haystack', '&limit=100');
+    expect([...all].sort()).toEqual([own.id, ...others].sort());
+    // Exact matches rank first, the weaker own record last.
+    expect(others).toContain(all[0]);
+    expect(all.at(-1)).toBe(own.id);
+    for (const q of ['needlework haystack', 'needlework', 'haystack', 'Needlewrk Haystack']) {
+      const a = await ids(orgA.token, q, '&limit=100');
+      expect(a.filter((id) => otherTenant.includes(id)), q).toEqual([]);
+      const b = await ids(orgB.token, q, '&limit=100');
+      expect(b.length, q).toBeGreaterThan(0);
+      expect(b.filter((id) => !otherTenant.includes(id)), q).toEqual([]);
+    }
+  });
+
+  it('keeps prefix matching on every word, trigram on e-mails and the response shape', async () => {
+    const api = new Api(t, orgA.token);
+    const c = await api.create('contacts', { firstName: 'Wilhelmina', lastName: 'Quarrington', email: 'wquarrington@example.net' });
+    // The last word as a prefix; every word as a prefix when whole words find nothing.
+    for (const q of ['wilhelmina quarr', 'wilh quarr', 'Wilhelmina Quarrington', 'quarrington@', 'wquarrington@example']) {
+      expect(await ids(orgA.token, q), q).toContain(c.id);
+    }
+    const res = await api.get('/api/v1/search?q=wilhelmina');
+    expect(res.body.data[0]).toEqual({
+      object: 'contacts',
+      id: c.id,
+      title: 'Wilhelmina Quarrington',
+      subtitle: 'wquarrington@example.net',
+      score: expect.any(Number),
+      updatedAt: c.updatedAt,
+    });
+    // Deleted records are not found.
+    expect((await api.delete(`/api/v1/contacts/${c.id}`, c.version)).status).toBe(204);
+    expect(await ids(orgA.token, 'wilhelmina')).not.toContain(c.id);
+  });
+});
+
+describe('basalt_search_candidates (the definer function)', () => {
+  const asApp = async <T>(actor: Pick<Actor, 'orgId' | 'userId' | 'teamId' | 'role'>, sql: string, params: unknown[]): Promise<T[]> => {
+    const client = await t.pool.connect();
+    try {
+      await client.query(beginSql(actor, true));
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  };
+  const candidates = (actor: Pick<Actor, 'orgId' | 'userId' | 'teamId' | 'role'>, object = 'accounts') =>
+    asApp<{ id: string }>(actor, `SELECT id FROM basalt_search_candidates($1, 'needlework haystack', $2, $3, 200, 100)`, [
+      object,
+      "'needlework':* & 'haystack':*",
+      "'needlework' & 'haystack':*",
+    ]).then((rows) => rows.map((r) => r.id));
+
+  it('answers for the session’s tenant only, within the caller’s read scope', async () => {
+    const admin = { orgId: orgA.orgId, userId: orgA.adminId, teamId: null, role: 'admin' as const };
+    expect((await candidates(admin)).sort()).toEqual([own.id, ...others].sort());
+    expect(await candidates({ orgId: orgA.orgId, userId: repA1.id, teamId: repA1.teamId, role: 'rep' })).toEqual([own.id]);
+    expect((await candidates({ orgId: orgB.orgId, userId: orgB.adminId, teamId: null, role: 'admin' })).sort()).toEqual(
+      [...otherTenant].sort(),
+    );
+    // No tenant in the session: nothing.
+    const client = await t.pool.connect();
+    try {
+      const res = await client.query(`SELECT count(*)::int AS n FROM basalt_search_candidates('accounts', 'needlework', $1, $1, 200, 100)`, [
+        "'needlework':*",
+      ]);
+      expect(res.rows[0].n).toBe(0);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('accepts only the standard objects and returns ids and scores, never record data', async () => {
+    const admin = { orgId: orgA.orgId, userId: orgA.adminId, teamId: null, role: 'admin' as const };
+    await expect(candidates(admin, 'users')).rejects.toThrow(/unknown object/);
+    await expect(candidates(admin, 'accounts t; --')).rejects.toThrow(/unknown object/);
+    const cols = await t.admin.query(
+      `SELECT p.proretset, p.prosecdef, p.proconfig, pg_get_function_result(p.oid) AS result
+         FROM pg_proc p WHERE p.proname = 'basalt_search_candidates'`,
+    );
+    expect(cols.rows).toEqual([{ proretset: true, prosecdef: true, proconfig: ['search_path=public, pg_temp'], result: 'TABLE(id uuid, score double precision)' }]);
+  });
+});
+
+describe('statement timeout', () => {
+  it('is a 503 with Retry-After, not a 500', async () => {
+    const timeout = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    const client = {
+      query: async (sql: string) => {
+        if (sql.startsWith('BEGIN') || sql === 'ROLLBACK') return { rows: [] };
+        throw timeout;
+      },
+      release: () => {},
+    };
+    const pool = { connect: async () => client } as unknown as Pool;
+    const actor: Actor = { kind: 'user', orgId: orgA.orgId, userId: orgA.adminId, role: 'admin', teamId: null, apiKeyId: null };
+    const err = await searchRecords(pool, actor, { q: 'anything' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ status: 503, code: 'unavailable', headers: { 'Retry-After': '1' } });
+  });
+});
