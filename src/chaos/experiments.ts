@@ -227,21 +227,18 @@ export const partition: Experiment = {
       t.pg.map(async (p) => {
         const c = new pg.Client({ connectionString: pgUrl(t, p.pgPort, 'chaos'), connectionTimeoutMillis: 1000, statement_timeout: 1000 });
         c.on('error', () => {});
-        await c.connect().catch(() => {});
-        return c;
+        // A pg client whose connect failed queues queries forever: keep only connected ones.
+        return (await c.connect().then(() => true, () => false)) ? c : undefined;
       }),
     );
-    const primaries = async () =>
-      (
-        await Promise.all(
-          clients.map((c) =>
-            c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').then(
-              (res) => !res.rows[0].r,
-              () => false,
-            ),
-          ),
-        )
-      ).filter(Boolean).length;
+    const inRecovery = (c: pg.Client | undefined): Promise<boolean | undefined> =>
+      c
+        ? Promise.race([
+            c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').then((res) => res.rows[0].r, () => undefined),
+            sleep(2000).then(() => undefined),
+          ])
+        : Promise.resolve(undefined);
+    const primaries = async () => (await Promise.all(clients.map(inRecovery))).filter((r) => r === false).length;
     let nl: string | undefined;
     const until = Date.now() + 60_000;
     while (Date.now() < until) {
@@ -259,8 +256,8 @@ export const partition: Experiment = {
       if (nl && Date.now() - ctx.faultAt > (ctx.short ? 15_000 : 25_000)) break;
       await sleep(200);
     }
-    const oldDemoted = (await clients[i].query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').then((r) => r.rows[0].r, () => true)) === true;
-    for (const c of clients) await c.end().catch(() => {});
+    const oldDemoted = (await inRecovery(clients[i])) !== false;
+    for (const c of clients) await c?.end().catch(() => {});
     healPartition();
     ctx.mark('partition healed');
     await direct.stop();
