@@ -142,7 +142,11 @@ export function appEnv(t: Topology, extra: Record<string, string> = {}): NodeJS.
     BASALT_DRAIN_DELAY_MS: '2000',
     // Covers a Patroni-leader kill (leader key ttl 10 s + promotion) with margin.
     BASALT_WRITE_DEADLINE_MS: '25000',
-    BASALT_DB_CONNECT_TIMEOUT_MS: '2000',
+    // On loopback a healthy connect takes milliseconds; one that waits longer is queued in
+    // HAProxy behind a dead primary, so give up early and let the write path retry.
+    BASALT_DB_CONNECT_TIMEOUT_MS: '750',
+    // Behind HAProxy: rate limits must see the client's address.
+    BASALT_TRUST_PROXY: '1',
     BASALT_ACCESS_TOKEN_TTL_SECONDS: '7200',
     BASALT_DB_POOL_SIZE: '10',
     BASALT_LOG_LEVEL: 'warn',
