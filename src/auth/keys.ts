@@ -1,8 +1,10 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { v7 as uuidv7 } from 'uuid';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 
 const ALG = 'EdDSA';
+// One node at a time decides whether a new signing key is needed.
+const SIGNING_KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))";
 const ISSUER = 'basalt';
 
 export interface AccessClaims extends JWTPayload {
@@ -59,19 +61,11 @@ export class KeyStore {
   async ensureSigningKey(): Promise<void> {
     await this.reload();
     if (this.current()) return;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))");
-      const live = await client.query('SELECT 1 FROM signing_keys WHERE sign_until > now() + interval \'1 minute\'');
+    await inTransaction(this.pool, async (client) => {
+      await client.query(SIGNING_KEY_LOCK);
+      const live = await client.query("SELECT 1 FROM signing_keys WHERE sign_until > now() + interval '1 minute'");
       if (live.rowCount === 0) await this.insertKey(client);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     await this.reload();
   }
 
@@ -81,19 +75,10 @@ export class KeyStore {
    * the first token that names its kid.
    */
   async rotate(): Promise<string> {
-    const client = await this.pool.connect();
-    let kid: string;
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))");
-      kid = await this.insertKey(client);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    const kid = await inTransaction(this.pool, async (client) => {
+      await client.query(SIGNING_KEY_LOCK);
+      return this.insertKey(client);
+    });
     await this.reload();
     return kid;
   }
