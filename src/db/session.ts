@@ -1,7 +1,34 @@
 import type { Actor } from '../auth/actor.ts';
 import { isUuid } from '../objects/field-types.ts';
 import { backoffMs, isConnectionError, isRetryable, sleep } from '../write/retry.ts';
+import type { QueryResult } from 'pg';
 import type { Pool, PoolClient } from './pool.ts';
+
+/**
+ * What a tenant transaction opened by withTenant learned in its first round trip: the
+ * organization's metadata version (migrations/0009_metadata_version.sql), which
+ * src/objects/registry.ts compares with its cached custom fields. Present only while that
+ * transaction runs on the connection; removed before the connection goes back to the pool.
+ */
+export interface TenantMetadata {
+  pool: Pool;
+  orgId: string;
+  /** organizations.metadata_version as a decimal string. */
+  version: string;
+}
+
+const openTransactions = new WeakMap<PoolClient, TenantMetadata>();
+
+export function tenantMetadata(client: PoolClient): TenantMetadata | undefined {
+  return openTransactions.get(client);
+}
+
+/**
+ * Read after BEGIN and set_config in the same simple-query string: a separate statement, so
+ * basalt.org_id is set when it runs (the order of evaluation inside one SELECT list is not
+ * defined), and no extra round trip.
+ */
+const METADATA_VERSION_SQL = 'SELECT metadata_version FROM organizations WHERE id = basalt_org()';
 
 /**
  * Opens a tenant transaction in one round trip: BEGIN and the per-transaction settings
@@ -61,8 +88,11 @@ async function tenantTransaction<T>(
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query(beginSql(actor, readOnly));
+    const opened = (await client.query(`${beginSql(actor, readOnly)}; ${METADATA_VERSION_SQL}`)) as unknown as QueryResult[];
+    const version = opened[2]?.rows[0]?.metadata_version as string | undefined;
+    if (version !== undefined && version !== null) openTransactions.set(client, { pool, orgId: actor.orgId, version: String(version) });
     const result = await fn(client);
+    openTransactions.delete(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
@@ -76,6 +106,7 @@ async function tenantTransaction<T>(
     }
     throw err;
   } finally {
+    openTransactions.delete(client);
     client.release(broken);
   }
 }
