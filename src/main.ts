@@ -38,8 +38,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stopDuringStartup);
   process.once('SIGINT', stopDuringStartup);
 
-  const applied = await migrate(adminUrl, say);
+  // Read what this build expects before migrating: everything migrate() applies is then at
+  // least this, so /readyz can never wait for a migration this process did not apply.
   const expectedMigration = Math.max(...(await loadMigrations()).map((m) => m.version));
+  const applied = await migrate(adminUrl, say);
   let appUrl = config.appDatabaseUrl;
   if (!appUrl) {
     const password = config.appDbPassword ?? deriveAppRolePassword(adminUrl);
