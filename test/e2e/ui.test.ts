@@ -316,6 +316,35 @@ describe.skipIf(!HAVE_CHROMIUM)('web UI end to end (Chromium)', () => {
     await page.getByRole('cell', { name: 'E2E integration' }).waitFor();
   });
 
+  it('the Resilience screen shows a chaos result stored through the API', async () => {
+    const at = new Date().toISOString();
+    await api('POST', '/api/v1/resilience/experiments', {
+      runId: 'e2e-run',
+      experiment: 'e2e-api-node-kill',
+      title: 'E2E: an API node is killed',
+      hypothesis: 'Clients lose no acknowledged write.',
+      passed: true,
+      startedAt: at,
+      finishedAt: at,
+      metrics: { requests: 321, clientErrors: 0, errorRate: 0, p50Ms: 10, p99Ms: 90, maxMs: 150, writesLost: 0, writesDuplicated: 0 },
+      details: { checks: [{ name: 'acknowledged writes lost = 0', ok: true, detail: '0 lost' }] },
+    });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Resilience', exact: true }).click();
+    const row = page.getByRole('table', { name: 'Experiment results' }).getByRole('row').filter({ hasText: 'E2E: an API node is killed' });
+    await row.getByText('PASS', { exact: true }).waitFor();
+    await page.getByRole('list', { name: /results of e2e-api-node-kill/ }).waitFor();
+    await shot(page, '12b-resilience');
+    // At phone width the table becomes cards and nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await row.getByText('PASS', { exact: true }).waitFor();
+      await shot(page, '12c-phone-resilience', true);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   it('works at phone width', async () => {
     const phone = await watchedContext(browser, t.url, { viewport: { width: 390, height: 844 } });
     try {

@@ -14,6 +14,7 @@ import { ListView } from './screens/ListView.tsx';
 import { Login } from './screens/Login.tsx';
 import { Pipeline } from './screens/Pipeline.tsx';
 import { RecordEdit, RecordNew, RecordPage } from './screens/RecordPage.tsx';
+import { Resilience } from './screens/Resilience.tsx';
 
 // Charts are the heaviest dependency; load them with the dashboard only.
 const Dashboard = lazy(() => import('./screens/Dashboard.tsx'));
@@ -155,6 +156,7 @@ function Shell({ session }: { session: Session }) {
           {navItem('/', 'Dashboard', pathname === '/')}
           {has('opportunities') && navItem('/pipeline', 'Pipeline', pathname === '/pipeline')}
           {has('cases') && navItem('/queue', 'Case queue', pathname === '/queue')}
+          {navItem('/resilience', 'Resilience', pathname === '/resilience')}
         </ul>
         <h2 className="nav-heading">Records</h2>
         {meta.isLoading && <Loading />}
@@ -189,6 +191,7 @@ function Routes({ session }: { session: Session }) {
     );
   if (pathname === '/pipeline') return <Pipeline />;
   if (pathname === '/queue') return <CaseQueue session={session} />;
+  if (pathname === '/resilience') return <Resilience />;
   if (pathname === '/admin/users') return <AdminUsers />;
   if (pathname === '/admin/fields') return <AdminFields />;
   if (pathname === '/admin/api-keys') return <AdminApiKeys />;
