@@ -5,6 +5,7 @@
  */
 import { down, up } from '../cluster/cluster.ts';
 import { chaosMain } from './cli.ts';
+import { keepEvidence } from './evidence.ts';
 
 const say = (m: string) => process.stderr.write(`test:chaos: ${m}\n`);
 
@@ -20,6 +21,13 @@ async function main(): Promise<number> {
     await up(say);
     code = await chaosMain(['--short', ...process.argv.slice(2)]);
   } finally {
+    if (code !== 0) {
+      try {
+        keepEvidence(say);
+      } catch (err) {
+        say(`could not keep the logs: ${(err as Error).message}`);
+      }
+    }
     await down(say).catch((err: unknown) => say(`down failed: ${(err as Error).message}`));
   }
   say(`finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
