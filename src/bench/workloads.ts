@@ -3,7 +3,9 @@ import type pg from 'pg';
 import type { Pool as HttpPool } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
 import { type AuditEntry, chainHash } from '../audit/chain.ts';
+import { inTransaction } from '../db/pool.ts';
 import { STANDARD_OBJECTS } from '../objects/definitions.ts';
+import { searchQuery } from '../records/search.ts';
 import type { Op } from './load.ts';
 import type { SeededOrg } from './seed.ts';
 
@@ -104,20 +106,6 @@ async function rawLedger(client: pg.PoolClient, org: SeededOrg, requestId: strin
   );
 }
 
-async function inTransaction(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await fn(client);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
-}
-
 /** Lead search text per weight ($4 first, $5 last, $6 email, $7 company), as the declaration weights them. */
 const LEAD_VECTOR =
   "setweight(to_tsvector('simple', concat_ws(' ', $4::text, $5::text, $6::text)), 'A') || setweight(to_tsvector('simple', $7::text), 'B') || " +
@@ -126,36 +114,6 @@ const LEAD_VECTOR =
 const CONTACT_VECTOR =
   "setweight(to_tsvector('simple', concat_ws(' ', t.first_name, t.last_name, t.email)), 'A') || setweight(to_tsvector('simple', ''), 'B') || " +
   "setweight(to_tsvector('simple', concat_ws(' ', t.phone, t.mobile_phone)), 'C') || setweight(to_tsvector('simple', coalesce($3::text, '')), 'D')";
-
-// --- search SQL, as src/records/search.ts builds it ---------------------------------------
-
-const SUBTITLE: Record<string, string> = {
-  accounts: 't.domain',
-  contacts: 't.email',
-  leads: 'coalesce(t.company, t.email)',
-  opportunities: 't.stage',
-  cases: 't.status',
-  activities: 't.type',
-};
-
-export const RAW_SEARCH_SQL = `SELECT * FROM (${STANDARD_OBJECTS.map((o) => {
-  const trigram = [o.titleSql, ...(o.trigramSql ?? [])];
-  const match = ["t.search_vector @@ to_tsquery('simple', $2)", ...trigram.map((e) => `(${e}) % $1`)].join(' OR ');
-  const similarity = trigram.length > 1 ? `greatest(${trigram.map((e) => `coalesce(similarity(${e}, $1), 0)`).join(', ')})` : `similarity(${trigram[0]}, $1)`;
-  return `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle,
-            (ts_rank(t.search_vector, to_tsquery('simple', $2)) + ${similarity})::float8 AS score, t.updated_at
-          FROM ${o.table} t WHERE t.organization_id = $3 AND t.deleted_at IS NULL AND (${match}) ORDER BY score DESC LIMIT $4)`;
-}).join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $4`;
-
-export function tsquery(text: string): string {
-  return text
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter(Boolean)
-    .slice(0, 8)
-    .map((t) => `'${t}':*`)
-    .join(' & ');
-}
 
 export const WORKLOADS: Workload[] = [
   {
@@ -252,8 +210,12 @@ export const WORKLOADS: Workload[] = [
       await call(ctx, 'GET', `/api/v1/search?q=${encodeURIComponent(pickFrom(ctx.searchTerms, w * 31 + i))}`, 200);
     },
     raw: (ctx) => async (w, i) => {
-      const q = pickFrom(ctx.searchTerms, w * 31 + i);
-      await ctx.raw.query(RAW_SEARCH_SQL, [q, tsquery(q), ctx.org.orgId, 20]);
+      // The API's own statement, as the owner with the admin's scope: no HTTP, no app code.
+      const { sql, params } = searchQuery(STANDARD_OBJECTS, pickFrom(ctx.searchTerms, w * 31 + i), ctx.org.orgId, 20);
+      await inTransaction(ctx.raw, async (c) => {
+        await c.query("SELECT set_config('basalt.org_id', $1, true), set_config('basalt.read_all', 'on', true)", [ctx.org.orgId]);
+        await c.query(sql, params);
+      });
     },
   },
   {

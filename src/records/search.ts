@@ -3,7 +3,7 @@ import { can } from '../auth/permissions.ts';
 import type { Pool } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
 import { AppError, validationError } from '../http/errors.ts';
-import { STANDARD_OBJECTS } from '../objects/definitions.ts';
+import { type ObjectDef, STANDARD_OBJECTS } from '../objects/definitions.ts';
 import { sqlState } from '../write/retry.ts';
 
 export interface SearchHit {
@@ -34,6 +34,39 @@ const SUBTITLE: Record<string, string> = {
  * all find Jan Smith. Only objects the caller may read; row-level security does the rest.
  * A statement timeout is answered 503 (retryable), not 500.
  */
+/**
+ * The search statement and its parameters. Exported so the benchmark's raw baseline runs
+ * exactly the same database work (as the owner, without HTTP and application code).
+ */
+export function searchQuery(objects: readonly ObjectDef[], text: string, orgId: string, limit: number): { sql: string; params: unknown[] } {
+  const tokens = text
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean)
+    .slice(0, 8);
+  // Every word as a prefix ('jan':* & 'smi':*), and the cheaper form tried first: whole
+  // words with a prefix on the last one ('jan' & 'smi':*). Tokens are letters and digits
+  // only, so quoting them is safe.
+  const tsquery = tokens.map((t) => `'${t}':*`).join(' & ');
+  const strict = tokens.map((t, i) => (i === tokens.length - 1 ? `'${t}':*` : `'${t}'`)).join(' & ');
+  // Candidates come from basalt_search_candidates (migrations/0008_search.sql): a definer
+  // function that drives the GIN indexes for the current tenant, bounded, and returns
+  // (id, score) only. Joining them back here, under row-level security, is what decides
+  // which records the caller sees (docs/decisions/0009-search-under-rls.md).
+  const parts = objects.map(
+    (o) => `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle, c.score, t.updated_at
+             FROM basalt_search_candidates('${o.name}', $1, $3, $4, $5, $6) c
+             JOIN ${o.table} t ON t.organization_id = $2 AND t.id = c.id
+             WHERE t.deleted_at IS NULL)`,
+  );
+  const sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $7`;
+  // Enough candidates per object that visibility filtering (already applied as a pre-filter
+  // in the function) and the cross-object merge rarely starve the page; ranked among a
+  // pool of at least POOL index matches.
+  const candidates = limit * CANDIDATE_FACTOR;
+  return { sql, params: [text, orgId, tsquery || null, strict || null, Math.max(POOL, candidates), candidates, limit] };
+}
+
 export async function searchRecords(pool: Pool, actor: Actor, query: Record<string, unknown>): Promise<{ data: SearchHit[] }> {
   const errors = [];
   for (const k of Object.keys(query)) {
@@ -60,36 +93,9 @@ export async function searchRecords(pool: Pool, actor: Actor, query: Record<stri
     } else limit = Number(query.limit);
   }
   if (errors.length) throw validationError(errors);
-  const text = (q as string).trim();
-  const tokens = text
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter(Boolean)
-    .slice(0, 8);
-  // Every word as a prefix ('jan':* & 'smi':*), and the cheaper form tried first: whole
-  // words with a prefix on the last one ('jan' & 'smi':*). Tokens are letters and digits
-  // only, so quoting them is safe.
-  const tsquery = tokens.map((t) => `'${t}':*`).join(' & ');
-  const strict = tokens.map((t, i) => (i === tokens.length - 1 ? `'${t}':*` : `'${t}'`)).join(' & ');
   const readable = STANDARD_OBJECTS.filter((o) => objects.includes(o.name) && can(actor, o.name, 'read'));
   if (readable.length === 0) return { data: [] };
-
-  // Candidates come from basalt_search_candidates (migrations/0008_search.sql): a definer
-  // function that drives the GIN indexes for the current tenant, bounded, and returns
-  // (id, score) only. Joining them back here, under row-level security, is what decides
-  // which records the caller sees (docs/decisions/0009-search-under-rls.md).
-  const parts = readable.map(
-    (o) => `(SELECT '${o.name}' AS object, t.id, ${o.titleSql} AS title, ${SUBTITLE[o.name]} AS subtitle, c.score, t.updated_at
-             FROM basalt_search_candidates('${o.name}', $1, $3, $4, $5, $6) c
-             JOIN ${o.table} t ON t.organization_id = $2 AND t.id = c.id
-             WHERE t.deleted_at IS NULL)`,
-  );
-  const sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) hits ORDER BY score DESC, updated_at DESC LIMIT $7`;
-  // Enough candidates per object that visibility filtering (already applied as a pre-filter
-  // in the function) and the cross-object merge rarely starve the page; ranked among a
-  // pool of at least POOL index matches.
-  const candidates = limit * CANDIDATE_FACTOR;
-  const params = [text, actor.orgId, tsquery || null, strict || null, Math.max(POOL, candidates), candidates, limit];
+  const { sql, params } = searchQuery(readable, (q as string).trim(), actor.orgId, limit);
   try {
     return await withTenant(
       pool,
