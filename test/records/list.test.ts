@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { type HttpResult, startTestApp, type TestApp } from '../support/harness.ts';
 import { Api, errorPaths, expectProblem } from './helpers.ts';
 
 let t: TestApp;
@@ -209,10 +209,10 @@ describe('sort, projection, limit', () => {
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const res: any = await api.get(`/api/v1/opportunities?sort=${sort}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        const res: HttpResult<{ data: { id: string }[]; nextCursor: string | null }> = await api.get(`/api/v1/opportunities?sort=${sort}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
         expect(res.status, res.text).toBe(200);
         expect(res.body.data.length).toBeLessThanOrEqual(2);
-        walked.push(...res.body.data.map((r: { id: string }) => r.id));
+        walked.push(...res.body.data.map((r) => r.id));
         cursor = res.body.nextCursor;
         pages++;
       } while (cursor && pages < 20);

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../../src/db/pool.ts';
 import { type BasaltServer, buildServer } from '../../src/server.ts';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { type HttpResult, httpRequest, startTestApp, type TestApp } from '../support/harness.ts';
 
 /**
  * Custom fields are cached per (organization, metadata version) on each node
@@ -17,14 +17,8 @@ let urlB: string;
 
 const FIELDS_URL = '/api/v1/metadata/objects/accounts/fields';
 
-async function onB(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  const res = await fetch(urlB + path, {
-    method,
-    headers: { authorization: `Bearer ${t.org.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined, text };
+function onB<T = unknown>(method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
+  return httpRequest<T>(urlB, method, path, { token: t.org.token, body });
 }
 
 async function version(orgId: string): Promise<bigint> {
@@ -32,7 +26,7 @@ async function version(orgId: string): Promise<bigint> {
   return BigInt(res.rows[0].metadata_version);
 }
 
-const fieldNames = (res: { body: any }) => (res.body.fields as { name: string }[]).map((f) => f.name);
+const fieldNames = (res: HttpResult<{ fields: { name: string }[] }>) => res.body.fields.map((f) => f.name);
 
 beforeAll(async () => {
   t = await startTestApp();
@@ -73,13 +67,13 @@ describe('custom fields across app instances', () => {
     });
     expect(patched.status, patched.text).toBe(200);
 
-    const read = await onB('GET', `/api/v1/accounts/${id}`);
+    const read = await onB<{ region: string | null }>('GET', `/api/v1/accounts/${id}`);
     expect(read.status, read.text).toBe(200);
     expect(read.body.region).toBe('EMEA');
     expect(fieldNames(await onB('GET', '/api/v1/metadata/objects/accounts'))).toContain('region');
-    const list = await onB('GET', '/api/v1/accounts?filter[region]=EMEA');
+    const list = await onB<{ data: { id: string }[] }>('GET', '/api/v1/accounts?filter[region]=EMEA');
     expect(list.status, list.text).toBe(200);
-    expect(list.body.data.map((r: { id: string }) => r.id)).toEqual([id]);
+    expect(list.body.data.map((r) => r.id)).toEqual([id]);
   });
 
   it('a field removed by SQL disappears from the next request on every instance', async () => {

@@ -16,7 +16,7 @@ let apiA: Api;
 let apiB: Api;
 const TABLES = ['accounts', 'contacts', 'leads', 'opportunities', 'cases', 'activities'];
 
-async function asApp<T>(setup: string | null, fn: (q: (sql: string) => Promise<any[]>) => Promise<T>): Promise<T> {
+async function asApp<T>(setup: string | null, fn: (q: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
   const client = await t.pool.connect();
   try {
     await client.query(setup ?? 'BEGIN');

@@ -66,6 +66,35 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** One real HTTP request to a Basalt server at baseUrl; JSON bodies parsed. */
+export async function httpRequest<T = any>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: RequestOptions = {},
+): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | Uint8Array | undefined;
+  if (opts.raw !== undefined) {
+    body = typeof opts.raw === 'string' ? opts.raw : new Uint8Array(opts.raw);
+    headers['content-type'] = opts.contentType ?? 'application/json';
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(baseUrl + path, { method, headers, body: body as BodyInit | undefined });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T, text };
+}
+
+
 const PASSWORD = 'correct horse battery staple';
 let passwordHash: Promise<string> | undefined;
 
@@ -102,27 +131,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   await server.app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
 
-  async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResult<T>> {
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    let body: string | Uint8Array | undefined;
-    if (opts.raw !== undefined) {
-      body = typeof opts.raw === 'string' ? opts.raw : new Uint8Array(opts.raw);
-      headers['content-type'] = opts.contentType ?? 'application/json';
-    } else if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
-      headers['content-type'] = 'application/json';
-    }
-    const res = await fetch(url + path, { method, headers, body: body as BodyInit | undefined });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, headers: res.headers, body: parsed as T, text };
-  }
+  const request = <T>(method: string, path: string, opts: RequestOptions = {}) => httpRequest<T>(url, method, path, opts);
 
   async function login(email: string, password: string): Promise<string> {
     const res = await request<{ accessToken: string }>('POST', '/api/v1/auth/login', { body: { email, password } });

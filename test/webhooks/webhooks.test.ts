@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventPipeline, startEventPipeline } from '../../src/events/pipeline.ts';
+import type { Delivery } from '../../src/webhooks/webhooks.service.ts';
 import { verifySignature } from '../../src/webhooks/signature.ts';
 import { backlog, waitFor } from '../events/support.ts';
 import { startTestApp, type TestApp } from '../support/harness.ts';
@@ -44,8 +45,8 @@ async function createAccount(name: string): Promise<string> {
   return res.body.id;
 }
 
-async function deliveries(webhookId: string, query = ''): Promise<any[]> {
-  const res = await t.request('GET', `/api/v1/webhooks/${webhookId}/deliveries${query}`, { token: t.org.token });
+async function deliveries(webhookId: string, query = ''): Promise<Delivery[]> {
+  const res = await t.request<{ data: Delivery[] }>('GET', `/api/v1/webhooks/${webhookId}/deliveries${query}`, { token: t.org.token });
   expect(res.status, res.text).toBe(200);
   return res.body.data;
 }
@@ -183,11 +184,11 @@ describe('webhook delivery', () => {
 
     const [d] = await deliveries(hook.id);
     expect(d.attemptCount).toBe(3);
-    expect(d.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['failed', 'failed', 'succeeded']);
+    expect(d.attempts.map((a) => a.outcome)).toEqual(['failed', 'failed', 'succeeded']);
     expect(d.attempts[0]).toMatchObject({ attempt: 1, responseStatus: null, error: 'timed out after 1500 ms' });
     expect(d.attempts[1]).toMatchObject({ attempt: 2, responseStatus: 500, error: 'HTTP 500' });
     expect(d.attempts[2]).toMatchObject({ attempt: 3, responseStatus: 200, error: null, nextRetryAt: null });
-    for (const a of d.attempts.slice(0, 2)) expect(Date.parse(a.nextRetryAt)).toBeGreaterThan(Date.parse(a.at));
+    for (const a of d.attempts.slice(0, 2)) expect(Date.parse(a.nextRetryAt ?? '')).toBeGreaterThan(Date.parse(a.at));
     // Every attempt carried the same event id: the receiver can deduplicate.
     expect(receiver.eventIds()).toEqual([eventId, eventId, eventId]);
     expect(receiver.requests.map((r) => r.headers['x-basalt-delivery-attempt'])).toEqual(['1', '2', '3']);
@@ -208,7 +209,7 @@ describe('webhook delivery', () => {
     const [dead] = await deliveries(hook.id, '?status=dead');
     expect(dead.attemptCount).toBe(4);
     expect(dead.attempts).toHaveLength(4);
-    expect(dead.attempts.every((a: { outcome: string; responseStatus: number }) => a.outcome === 'failed' && a.responseStatus === 500)).toBe(true);
+    expect(dead.attempts.every((a) => a.outcome === 'failed' && a.responseStatus === 500)).toBe(true);
     expect(dead.attempts[3].nextRetryAt).toBeNull();
     expect(dead.deadAt).not.toBeNull();
     expect(dead.nextAttemptAt).toBeNull();
