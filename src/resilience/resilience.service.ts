@@ -6,42 +6,15 @@ import { AppError, validationError } from '../http/errors.ts';
 import type { Json } from '../objects/field-types.ts';
 import { type RecordsDeps, type RequestCtx, write } from '../records/records.service.ts';
 import type { WriteResult } from '../write/write-path.ts';
+import type { ExperimentInput, ExperimentResult } from './resilience.types.ts';
 
-/** One stored chaos experiment result, as the API returns it. */
-export interface ExperimentResult {
-  id: string;
-  runId: string;
-  experiment: string;
-  title: string;
-  hypothesis: string;
-  passed: boolean;
-  startedAt: string;
-  finishedAt: string;
-  metrics: Record<string, Json>;
-  details: Record<string, Json>;
-  environment: Record<string, Json>;
-  createdBy: string | null;
-  createdAt: string;
-}
-
-interface Input {
-  runId: string;
-  experiment: string;
-  title: string;
-  hypothesis: string;
-  passed: boolean;
-  startedAt: string;
-  finishedAt: string;
-  metrics: Record<string, Json>;
-  details: Record<string, Json>;
-  environment: Record<string, Json>;
-}
+export type { ExperimentResult } from './resilience.types.ts';
 
 const FIELDS = new Set(['runId', 'experiment', 'title', 'hypothesis', 'passed', 'startedAt', 'finishedAt', 'metrics', 'details', 'environment']);
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function parseExperimentInput(body: unknown): Input {
+export function parseExperimentInput(body: unknown): ExperimentInput {
   if (!isObject(body)) throw validationError([{ path: '', message: 'the body must be a JSON object' }]);
   const errors: { path: string; message: string }[] = [];
   for (const k of Object.keys(body)) if (!FIELDS.has(k)) errors.push({ path: k, message: 'unknown field' });
@@ -64,7 +37,7 @@ export function parseExperimentInput(body: unknown): Input {
     }
     return v;
   };
-  const input: Input = {
+  const input: ExperimentInput = {
     runId: str('runId', 100),
     experiment: str('experiment', 64, /^[a-z0-9][a-z0-9_-]*$/),
     title: str('title', 200),

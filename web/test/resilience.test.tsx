@@ -4,10 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { setSessionFromTokens } from '../src/api/session.ts';
 import { type ExperimentResult, formatMs, historyByExperiment, Resilience } from '../src/screens/Resilience.tsx';
 import { mockApi, wrap } from './fixtures.tsx';
+import type { Json } from '../../src/objects/field-types.ts';
 
 const user = { id: 'u1', email: 'a@b.c', name: 'A', role: 'rep', organizationId: 'o1' };
 
-function result(n: number, experiment: string, passed: boolean, metrics: Record<string, unknown> = {}, details: Record<string, unknown> = {}): ExperimentResult {
+function result(n: number, experiment: string, passed: boolean, metrics: Record<string, Json> = {}, details: Record<string, Json> = {}): ExperimentResult {
   const at = new Date(Date.UTC(2026, 10, 1, 12, n)).toISOString();
   return {
     id: `r${n}-${experiment}`,

@@ -3,23 +3,9 @@ import { Fragment, useState } from 'react';
 import { api, type Page } from '../api/client.ts';
 import { Badge, Empty, ErrorState, Loading, PageHeader } from '../components/ui.tsx';
 import { formatDateTime } from '../lib/fields.ts';
+import type { ExperimentResult } from '../../../src/resilience/resilience.types.ts';
 
-/** One stored chaos experiment result (GET /api/v1/resilience/experiments). */
-export interface ExperimentResult {
-  id: string;
-  runId: string;
-  experiment: string;
-  title: string;
-  hypothesis: string;
-  passed: boolean;
-  startedAt: string;
-  finishedAt: string;
-  metrics: Record<string, unknown>;
-  details: Record<string, unknown>;
-  environment: Record<string, unknown>;
-  createdBy: string | null;
-  createdAt: string;
-}
+export type { ExperimentResult };
 
 interface Check {
   name: string;
@@ -68,9 +54,13 @@ function ResultBadge({ r }: { r: ExperimentResult }) {
   return r.passed ? <Badge tone="ok">PASS</Badge> : <Badge tone="fail">FAIL</Badge>;
 }
 
+function isCheck(x: unknown): x is Check {
+  return typeof x === 'object' && x !== null && typeof (x as { name?: unknown }).name === 'string';
+}
+
 function checksOf(r: ExperimentResult): Check[] {
-  const c = r.details?.checks;
-  return Array.isArray(c) ? (c.filter((x) => x && typeof x === 'object' && typeof (x as Check).name === 'string') as Check[]) : [];
+  const c: unknown = r.details?.checks;
+  return Array.isArray(c) ? c.filter(isCheck) : [];
 }
 
 /** Per experiment, its latest results (oldest → newest), from the rows loaded so far (newest first). */
