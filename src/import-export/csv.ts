@@ -112,13 +112,6 @@ export class CsvReader {
             i = this.endRecord(out, buf, recordBase, i, c);
             recordBase = i;
             state = enum_.fieldStart;
-            if (this.skipLf) {
-              if (i < n) {
-                if (buf[i] === LF) i++;
-                this.skipLf = false;
-                recordBase = i;
-              }
-            }
             continue;
           }
           // A quote inside an unquoted field (5'10") is taken literally, as spreadsheets do.
@@ -163,11 +156,6 @@ export class CsvReader {
             i = this.endRecord(out, buf, recordBase, i, c);
             recordBase = i;
             state = enum_.fieldStart;
-            if (this.skipLf && i < n) {
-              if (buf[i] === LF) i++;
-              this.skipLf = false;
-              recordBase = i;
-            }
             continue;
           }
           this.error ??= { column: this.fields.length, message: 'has characters after a closing quote; quote the whole field' };
@@ -178,11 +166,6 @@ export class CsvReader {
             i = this.endRecord(out, buf, recordBase, i, c);
             recordBase = i;
             state = enum_.fieldStart;
-            if (this.skipLf && i < n) {
-              if (buf[i] === LF) i++;
-              this.skipLf = false;
-              recordBase = i;
-            }
             continue;
           }
           i++;
@@ -265,8 +248,14 @@ export class CsvReader {
     }
     this.line++;
     this.recordLine = this.line;
-    if (c === CR) this.skipLf = true;
-    return at + 1;
+    // CRLF is one line end; a CR that ends the chunk leaves its LF to the next one.
+    let next = at + 1;
+    if (c === CR) {
+      if (next < buf.length) {
+        if (buf[next] === LF) next++;
+      } else this.skipLf = true;
+    }
+    return next;
   }
 }
 
