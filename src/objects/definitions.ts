@@ -79,7 +79,18 @@ const INDUSTRIES = [
   'other',
 ];
 
-const PERSON_TITLE_SQL = "coalesce(t.first_name, '') || ' ' || t.last_name";
+// Contacts and leads are people: the same name and reach fields, titled and found the same way.
+const PERSON_TITLE = {
+  titleSql: "coalesce(t.first_name, '') || ' ' || t.last_name",
+  titleFields: ['firstName', 'lastName'],
+  trigramSql: ['t.email'],
+} as const;
+const PERSON_FIELDS: readonly FieldDef[] = [
+  { name: 'firstName', label: 'First name', type: 'text', searchWeight: 'A' },
+  { name: 'lastName', label: 'Last name', type: 'text', required: true, searchWeight: 'A' },
+  { name: 'email', label: 'Email', type: 'email', searchWeight: 'A' },
+  { name: 'phone', label: 'Phone', type: 'phone', searchWeight: 'C' },
+];
 
 export const STANDARD_OBJECTS: readonly ObjectDef[] = [
   {
@@ -110,15 +121,10 @@ export const STANDARD_OBJECTS: readonly ObjectDef[] = [
     label: 'Contact',
     labelPlural: 'Contacts',
     table: 'contacts',
-    titleSql: PERSON_TITLE_SQL,
-    titleFields: ['firstName', 'lastName'],
-    trigramSql: ['t.email'],
+    ...PERSON_TITLE,
     defaultSort: '-createdAt',
     fields: [
-      { name: 'firstName', label: 'First name', type: 'text', searchWeight: 'A' },
-      { name: 'lastName', label: 'Last name', type: 'text', required: true, searchWeight: 'A' },
-      { name: 'email', label: 'Email', type: 'email', searchWeight: 'A' },
-      { name: 'phone', label: 'Phone', type: 'phone', searchWeight: 'C' },
+      ...PERSON_FIELDS,
       { name: 'mobilePhone', label: 'Mobile', type: 'phone', searchWeight: 'C' },
       { name: 'title', label: 'Title', type: 'text', searchWeight: 'D' },
       { name: 'department', label: 'Department', type: 'text' },
@@ -132,15 +138,10 @@ export const STANDARD_OBJECTS: readonly ObjectDef[] = [
     label: 'Lead',
     labelPlural: 'Leads',
     table: 'leads',
-    titleSql: PERSON_TITLE_SQL,
-    titleFields: ['firstName', 'lastName'],
-    trigramSql: ['t.email'],
+    ...PERSON_TITLE,
     defaultSort: '-createdAt',
     fields: [
-      { name: 'firstName', label: 'First name', type: 'text', searchWeight: 'A' },
-      { name: 'lastName', label: 'Last name', type: 'text', required: true, searchWeight: 'A' },
-      { name: 'email', label: 'Email', type: 'email', searchWeight: 'A' },
-      { name: 'phone', label: 'Phone', type: 'phone', searchWeight: 'C' },
+      ...PERSON_FIELDS,
       { name: 'title', label: 'Title', type: 'text', searchWeight: 'D' },
       { name: 'company', label: 'Company', type: 'text', searchWeight: 'B' },
       { name: 'status', label: 'Status', type: 'picklist', options: LEAD_STATUSES, required: true, defaultValue: 'new' },
