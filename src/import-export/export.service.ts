@@ -7,7 +7,7 @@ import { AppError } from '../http/errors.ts';
 import { columnOf } from '../objects/definitions.ts';
 import type { Json } from '../objects/field-types.ts';
 import { loadObject, type ResolvedField, type ResolvedObject } from '../objects/registry.ts';
-import { orderAndKeyset, parseListQuery } from '../records/list-query.ts';
+import { listScope, orderAndKeyset, parseListQuery } from '../records/list-query.ts';
 import { toApiRecord } from '../records/record-shape.ts';
 import { csvCell } from './csv.ts';
 
@@ -49,13 +49,7 @@ export async function prepareExport(pool: Pool, actor: Actor, object: string, qu
   const obj = await withTenant(pool, actor, (c) => loadObject(c, object), { readOnly: true });
   const q = parseListQuery(obj, listQuery);
   const fields = [...obj.fields.values()].filter((f) => (q.only ? q.only.has(f.name) : true));
-  const params = [...q.params];
-  const param = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  const where = [`t.organization_id = ${param(actor.orgId)}`, ...q.where];
-  if (!q.includeDeleted) where.push('t.deleted_at IS NULL');
+  const { where, params, param } = listScope(q, actor.orgId);
   const { orderBy } = orderAndKeyset({ ...q, cursor: null }, param);
   const columns = new Set<string>();
   for (const f of fields) columns.add(f.custom ? 'custom' : columnOf(f));

@@ -5,7 +5,7 @@ import { withTenant } from '../db/session.ts';
 import { type FieldError, validationError } from '../http/errors.ts';
 import type { FieldType, Json } from '../objects/field-types.ts';
 import { loadObject, type ResolvedField, type ResolvedObject } from '../objects/registry.ts';
-import { type ListQuery, parseListQuery } from './list-query.ts';
+import { type ListQuery, listScope, parseListQuery } from './list-query.ts';
 
 /**
  * Counts and grouped aggregates over the records a caller may read, with the same filters
@@ -56,13 +56,6 @@ function parseFilters(obj: ResolvedObject, query: Record<string, unknown>, own: 
   return parseListQuery(obj, filters);
 }
 
-function scopeSql(actor: Actor, q: ListQuery): { where: string; params: unknown[] } {
-  const params = [...q.params, actor.orgId];
-  const where = [`t.organization_id = $${params.length}`, ...q.where];
-  if (!q.includeDeleted) where.push('t.deleted_at IS NULL');
-  return { where: where.join(' AND '), params };
-}
-
 export async function countRecords(pool: Pool, actor: Actor, object: string, query: Record<string, unknown>): Promise<{ count: number }> {
   requirePermission(actor, object, 'read');
   return withTenant(
@@ -70,8 +63,8 @@ export async function countRecords(pool: Pool, actor: Actor, object: string, que
     actor,
     async (client) => {
       const obj = await loadObject(client, object);
-      const { where, params } = scopeSql(actor, parseFilters(obj, query, new Set()));
-      const res = await client.query<{ count: string }>(`SELECT count(*) AS count FROM ${obj.def.table} t WHERE ${where}`, params);
+      const { where, params } = listScope(parseFilters(obj, query, new Set()), actor.orgId);
+      const res = await client.query<{ count: string }>(`SELECT count(*) AS count FROM ${obj.def.table} t WHERE ${where.join(' AND ')}`, params);
       return { count: Number(res.rows[0]?.count ?? 0) };
     },
     { readOnly: true },
@@ -168,11 +161,7 @@ export async function aggregateRecords(pool: Pool, actor: Actor, object: string,
       const obj = await loadObject(client, object);
       const q = parseFilters(obj, query, AGGREGATE_PARAMS);
       const spec = parseAggregateSpec(obj, query);
-      const { where, params } = scopeSql(actor, q);
-      const param = (v: unknown) => {
-        params.push(v);
-        return `$${params.length}`;
-      };
+      const { where, params, param } = listScope(q, actor.orgId);
       const groups = spec.groupBy.map((f, i) => ({ f, alias: `g${i}` }));
       const select = [...groups.map((g) => `${g.f.sql} AS ${g.alias}`), 'count(*) AS count'];
       if (spec.sum) select.push(`${sumSql(spec.sum)} AS total`, `(${sumSql(spec.sum)})::text AS sum`);
@@ -183,7 +172,7 @@ export async function aggregateRecords(pool: Pool, actor: Actor, object: string,
       );
       const bySort = SORT_SQL[spec.sort];
       const orderBy = [...(bySort ? [bySort] : []), ...keyOrder];
-      const sql = `SELECT ${select.join(', ')} FROM ${obj.def.table} t WHERE ${where}
+      const sql = `SELECT ${select.join(', ')} FROM ${obj.def.table} t WHERE ${where.join(' AND ')}
         ${groups.length ? `GROUP BY ${groups.map((g) => g.f.sql).join(', ')}` : ''}
         ${orderBy.length ? `ORDER BY ${orderBy.join(', ')}` : ''} LIMIT ${spec.limit + 1}`;
       const res = await client.query<Record<string, unknown>>(sql, params);

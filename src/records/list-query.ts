@@ -30,6 +30,26 @@ export interface ListQuery {
   includeDeleted: boolean;
 }
 
+/**
+ * The rows a list-shaped query (list, export, count, aggregate) reads: the tenant (written out
+ * as well as enforced by row-level security, so the planner picks the tenant's indexes), the
+ * filters, and live records unless deleted ones were asked for. `param` appends further
+ * parameters after the filters' own.
+ */
+export function listScope(
+  q: Pick<ListQuery, 'where' | 'params' | 'includeDeleted'>,
+  orgId: string,
+): { where: string[]; params: unknown[]; param: (v: unknown) => string } {
+  const params = [...q.params];
+  const param = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const where = [`t.organization_id = ${param(orgId)}`, ...q.where];
+  if (!q.includeDeleted) where.push('t.deleted_at IS NULL');
+  return { where, params, param };
+}
+
 const KNOWN_PARAMS = new Set(['sort', 'limit', 'cursor', 'fields', 'deleted']);
 
 export function parseListQuery(obj: ResolvedObject, query: Record<string, unknown>): ListQuery {

@@ -8,7 +8,7 @@ import { isUuid, type Json } from '../objects/field-types.ts';
 import { loadObject, type ResolvedObject } from '../objects/registry.ts';
 import { sqlState } from '../write/retry.ts';
 import { executeWrite, fingerprint, type WritePathDeps, type WriteResult, type WriteTx } from '../write/write-path.ts';
-import { encodeCursor, orderAndKeyset, parseListQuery } from './list-query.ts';
+import { encodeCursor, listScope, orderAndKeyset, parseListQuery } from './list-query.ts';
 import {
   type ApiRecord,
   checkReferences,
@@ -397,13 +397,7 @@ export async function listRecords(
     async (client) => {
       const obj = await loadObject(client, object);
       const q = parseListQuery(obj, query);
-      const params = [...q.params];
-      const param = (v: unknown) => {
-        params.push(v);
-        return `$${params.length}`;
-      };
-      const where = [`t.organization_id = ${param(actor.orgId)}`, ...q.where];
-      if (!q.includeDeleted) where.push('t.deleted_at IS NULL');
+      const { where, params, param } = listScope(q, actor.orgId);
       const { orderBy, keyset, keyExprs } = orderAndKeyset(q, param);
       if (keyset) where.push(keyset);
       const sql = `SELECT t.*, ${keyExprs.map((e, i) => `${e} AS __k${i}`).join(', ')}
