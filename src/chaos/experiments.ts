@@ -26,6 +26,7 @@ import {
 import { percentile } from './verify.ts';
 import type { ChaosContext, Check, Experiment, Metrics } from './types.ts';
 import { run } from '../cluster/proc.ts';
+import { replicatedCommit } from '../db/sync-commit.ts';
 
 const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
 const noClientErrors = (m: Metrics): Check =>
@@ -183,7 +184,9 @@ class DirectWriter {
             await c.connect();
           }
           n++;
-          await c.query('INSERT INTO partition_probe (n) VALUES ($1)', [n]);
+          const client = c;
+          // A careful client: a commit the standby did not confirm is not acknowledged.
+          await replicatedCommit(client, () => client.query('INSERT INTO partition_probe (n) VALUES ($1)', [n]));
           this.acked.push(n);
         } catch {
           this.errors++;

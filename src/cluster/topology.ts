@@ -219,18 +219,22 @@ listen stats
 listen pg_write
   mode tcp
   bind 127.0.0.1:${h.writePort}
+  # HAProxy waits min(timeout connect, 1 s) before retrying a refused connect: short, so a
+  # client arriving while the dead primary is not yet marked down is not held for a second.
+  timeout connect 200ms
   option httpchk GET /primary
   http-check expect status 200
-  default-server inter 300ms fastinter 100ms downinter 300ms fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 300ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
 ${pgServers}
 
 listen pg_read
   mode tcp
   bind 127.0.0.1:${h.readPort}
+  timeout connect 200ms
   balance roundrobin
   option httpchk GET /replica
   http-check expect status 200
-  default-server inter 300ms fastinter 100ms downinter 300ms fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 300ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
 ${pgServers}
 
 frontend api

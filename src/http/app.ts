@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config/config.ts';
-import { isRetryable } from '../write/retry.ts';
+import { isRetryable, sqlState } from '../write/retry.ts';
 import { AppError, internalProblem, problemBody } from './errors.ts';
 
 export interface HttpOptions {
@@ -127,6 +127,14 @@ function toAppError(err: unknown, req: FastifyRequest): AppError | Error {
     // balancer's for safe methods) will succeed, so say so instead of 500.
     req.log.warn({ err }, 'database unavailable');
     return new AppError('unavailable', 'The database is briefly unavailable; retry shortly.', undefined, undefined, { 'Retry-After': '1' });
+  }
+  if (sqlState(err) === '57014') {
+    // A statement ran past the server's statement timeout (or was cancelled): the work was
+    // rolled back; it is the server's condition, not the client's mistake.
+    req.log.warn({ err }, 'statement cancelled');
+    return new AppError('unavailable', 'The database took too long to answer; nothing was changed. Retry shortly.', undefined, undefined, {
+      'Retry-After': '1',
+    });
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { type AuditEntry, canonicalJson, chainHash } from '../audit/chain.ts';
 import { type Actor, callerId } from '../auth/actor.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
+import { CommitNotReplicated, replicatedCommit } from '../db/sync-commit.ts';
 import { beginSql } from '../db/session.ts';
 import { AppError } from '../http/errors.ts';
 import type { Json } from '../objects/field-types.ts';
@@ -110,6 +111,9 @@ class OwnAttemptStillRunning extends Error {
   }
 }
 
+/** COMMIT, and throw CommitNotReplicated when the synchronous standby has not confirmed it. */
+const commitReplicated = (client: PoolClient) => replicatedCommit(client, () => client.query('COMMIT'));
+
 /** Another transaction committed a receipt with this key between our lookup and our insert. */
 function isReceiptRace(err: unknown): boolean {
   return sqlState(err) === '23505' && (err as { constraint?: unknown }).constraint === 'write_receipts_pkey';
@@ -140,15 +144,24 @@ export async function executeWrite(
     } catch (err) {
       if (client) await releaseAfterFailure(client, err);
       if (err instanceof AppError) throw err;
-      const retryable = isRetryable(err) || isReceiptRace(err) || err instanceof OwnAttemptStillRunning;
+      const retryable =
+        isRetryable(err) ||
+        isReceiptRace(err) ||
+        err instanceof OwnAttemptStillRunning ||
+        err instanceof CommitNotReplicated ||
+        // A statement timed out (typically queued behind a lock whose holder waits for a
+        // standby that is gone): the transaction rolled back, so running it again is safe.
+        sqlState(err) === '57014';
       if (!retryable) throw err;
-      if (committing || isReceiptRace(err)) {
+      if (committing || commitUncertain || isReceiptRace(err)) {
         // The COMMIT may have happened: the receipt, written in the same transaction, says.
+        // Found after one of our own COMMITs went unanswered, it is our write, not a replay.
+        const ours = committing || commitUncertain;
         commitUncertain = true;
-        const stored = await findReceipt(deps.pool, req.actor, caller, key).catch(() => undefined);
+        const stored = await confirmReceipt(deps.pool, req.actor, caller, key).catch(() => undefined);
         if (stored) {
           if (stored.request_hash !== req.requestFingerprint) throw keyReused();
-          return { ...fromReceipt(stored), replayed: !committing, attempts: attempt };
+          return { ...fromReceipt(stored), replayed: !ours, attempts: attempt };
         }
       }
       const wait = backoffMs(attempt);
@@ -165,7 +178,8 @@ export async function executeWrite(
 
 /** A connection that failed (or could not even roll back) never goes back to the pool. */
 async function releaseAfterFailure(client: PoolClient, err: unknown): Promise<void> {
-  if (isConnectionError(err)) {
+  // After an unreplicated COMMIT the server may be an isolated old primary: do not reuse it.
+  if (isConnectionError(err) || err instanceof CommitNotReplicated) {
     client.release(err as Error);
     return;
   }
@@ -202,8 +216,13 @@ async function attemptOnce(
   if (req.idempotencyKey !== undefined || state.commitUncertain) {
     const receipt = await claimKey(client, req, caller, key, state.attempt);
     if (receipt) {
-      await client.query('ROLLBACK');
-      if (receipt.request_hash !== req.requestFingerprint) throw keyReused();
+      if (receipt.request_hash !== req.requestFingerprint) {
+        await client.query('ROLLBACK');
+        throw keyReused();
+      }
+      // Answer from a receipt only once it is durable (see confirmReceipt).
+      await client.query(TOUCH_RECEIPT_SQL, [caller, key]);
+      await commitReplicated(client);
       // A receipt found after our own lost COMMIT is our own write, not a client's replay.
       return { ...fromReceipt(receipt), replayed: !state.commitUncertain };
     }
@@ -213,7 +232,7 @@ async function attemptOnce(
   const response = await work(tx);
   await recordLedger(client, tx, req, caller, key, response);
   markCommitting();
-  await client.query('COMMIT');
+  await commitReplicated(client);
   if (tx.events.length) {
     try {
       deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
@@ -329,15 +348,22 @@ async function recordLedger(
   );
 }
 
-async function findReceipt(pool: Pool, actor: Actor, caller: string, key: string): Promise<Receipt | undefined> {
+/**
+ * Looks for the receipt of a write whose COMMIT outcome is unknown, and acknowledges it only
+ * if it is durable: the receipt row is touched (a no-op UPDATE) and that transaction must
+ * commit with the synchronous standby's confirmation. Synchronous replication confirms in
+ * WAL order, so the earlier COMMIT is then replicated too. A read alone could find the
+ * receipt on an isolated old primary (or a just-demoted one) whose commit a failover is
+ * about to discard; this write blocks there instead, or fails on a standby, and is retried.
+ */
+const TOUCH_RECEIPT_SQL = 'UPDATE write_receipts SET expires_at = expires_at WHERE caller_id = $1 AND key = $2';
+
+async function confirmReceipt(pool: Pool, actor: Actor, caller: string, key: string): Promise<Receipt | undefined> {
   const client = await pool.connect();
   try {
-    await client.query(beginSql(actor, true));
-    const res = await client.query<Receipt>(
-      'SELECT request_hash, status_code, response_body, response_headers FROM write_receipts WHERE caller_id = $1 AND key = $2',
-      [caller, key],
-    );
-    await client.query('COMMIT');
+    await client.query(beginSql(actor));
+    const res = await client.query<Receipt>(`${TOUCH_RECEIPT_SQL} RETURNING request_hash, status_code, response_body, response_headers`, [caller, key]);
+    await commitReplicated(client);
     client.release();
     return res.rows[0];
   } catch (err) {

@@ -78,5 +78,5 @@ describe('fault injection: pg_terminate_backend on the app role, repeatedly, und
     await checkVersions(t.admin, report, opportunityIds);
     expect(verify.body).toMatchObject({ valid: true });
     expect(seqs.rows[0].gaps).toBe(0);
-  }, 240_000);
+  }, 600_000); // how long the kills take depends on the machine's load; the test asserts outcomes, not time
 });
