@@ -24,7 +24,7 @@ export async function chaosMain(argv: string[]): Promise<number> {
   const report = await runChaos({
     experiments: only ? ALL.filter((e) => only.includes(e.id)) : ALL,
     short: argv.includes('--short'),
-    users: Number(arg('--users') ?? 6),
+    users: Number(arg('--users') ?? 4),
     say,
     store: !argv.includes('--no-store'),
   });
