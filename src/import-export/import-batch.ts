@@ -75,11 +75,14 @@ export async function applyBatch(tx: WriteTx, input: BatchInput): Promise<BatchO
     const keys = [...new Set(rows.map((r) => r.key).filter((k): k is string => k !== null))];
     const matches = new Map<string, Record<string, unknown>[]>();
     if (keys.length) {
+      // Candidates by key from the tenant's index (migrations/0010_import_keys.sql), then
+      // read and locked by id under row-level security, which decides what matches.
       const res = await tx.client.query(
         `SELECT t.*, ${KEY_SQL[input.upsertKey]} AS __key FROM ${obj.def.table} t
-         WHERE t.organization_id = $1 AND t.deleted_at IS NULL AND ${KEY_SQL[input.upsertKey]} = ANY($2::text[])
+         WHERE t.id = ANY(ARRAY(SELECT c.id FROM basalt_upsert_candidates($1, $2, $3::text[]) c))
+           AND t.deleted_at IS NULL AND ${KEY_SQL[input.upsertKey]} = ANY($3::text[])
          ORDER BY t.id FOR UPDATE`,
-        [tx.actor.orgId, keys],
+        [obj.def.table, input.upsertKey, keys],
       );
       for (const row of res.rows) {
         const k = String(row.__key);

@@ -135,6 +135,30 @@ describe('import: upsert', () => {
     expect(res.body.errors.map((e: { message: string }) => e.message).join(' ')).toMatch(/matches 2 existing leads.*is empty/);
   });
 
+  it('matches only records the importer may see: not another tenant’s, not a private record of a colleague', async () => {
+    const other = await t.createOrg('Other Tenant');
+    const theirs = await t.request('POST', '/api/v1/contacts', { token: other.token, body: { lastName: 'Theirs', email: 'tenant.key@example.com' } });
+    const hidden = await t.request('POST', '/api/v1/contacts', { token: t.org.token, body: { lastName: 'Hidden', email: 'hidden.key@example.com' } });
+    const rep = await t.createUser(t.org.orgId, 'rep');
+    await t.admin.query("UPDATE organizations SET sharing_default = 'private' WHERE id = $1", [t.org.orgId]);
+    try {
+      const csv = 'email,lastName\ntenant.key@example.com,Mine\nhidden.key@example.com,Mine too\n';
+      const res = await importCsv('contacts', csv, '?upsertBy=email', {}, rep.token);
+      expect(res.status, res.text).toBe(201);
+      expect(res.body).toMatchObject({ rowsInserted: 2, rowsUpdated: 0, rowsRejected: 0 });
+    } finally {
+      await t.admin.query("UPDATE organizations SET sharing_default = 'public_read' WHERE id = $1", [t.org.orgId]);
+    }
+    const untouched = await t.admin.query<{ last_name: string; version: number }>(
+      'SELECT last_name, version FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY last_name',
+      [[theirs.body.id, hidden.body.id]],
+    );
+    expect(untouched.rows).toEqual([
+      { last_name: 'Hidden', version: 1 },
+      { last_name: 'Theirs', version: 1 },
+    ]);
+  });
+
   it('upserts accounts by domain', async () => {
     await t.request('POST', '/api/v1/accounts', { token: t.org.token, body: { name: 'Dom', domain: 'dom.example' } });
     const res = await importCsv('accounts', 'domain,name,employees\nDOM.example,Dom Inc,12\n', '?upsertBy=domain');
