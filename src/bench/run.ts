@@ -81,7 +81,7 @@ export interface BenchReport {
   seed: { seconds: number; reused: boolean };
   rows: Record<string, number>;
   results: WorkloadResult[];
-  halfLoad: { workload: string; rate: number; api: Summary } | null;
+  halfLoad: { workload: string; rate: number; api: Summary; raw: Summary } | null;
   bulk: BulkResult[];
 }
 
@@ -142,8 +142,14 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       const rate = Math.max(1, Math.floor(Math.max(...creates.map((r) => r.api.throughput)) / 2));
       const create = WORKLOADS[0];
       const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2);
-      halfLoad = { workload: create.name, rate, api };
-      log(`create lead at ${rate}/s (half of max): p50 ${api.p50.toFixed(1)} ms, p99 ${api.p99.toFixed(1)} ms, p99.9 ${api.p999.toFixed(1)} ms`);
+      // The same open loop on the raw baseline: tells a tail of the database (fsync,
+      // checkpoints) from a tail of the application.
+      const rawHalf = await openLoop(create.raw({ ...ctx, runId: `${runId}r` }, 1), rate, opts.seconds * 2);
+      halfLoad = { workload: create.name, rate, api, raw: rawHalf };
+      log(
+        `create lead at ${rate}/s (half of max): api p50 ${api.p50.toFixed(1)} / p99 ${api.p99.toFixed(1)} / p99.9 ${api.p999.toFixed(1)} ms;` +
+          ` raw p50 ${rawHalf.p50.toFixed(1)} / p99 ${rawHalf.p99.toFixed(1)} / p99.9 ${rawHalf.p999.toFixed(1)} ms`,
+      );
     }
 
     const bulk: BulkResult[] = [];
@@ -209,7 +215,12 @@ export function markdown(r: BenchReport): string {
     );
   }
   if (r.halfLoad) {
-    lines.push('', `Create lead, open loop at ${r.halfLoad.rate} req/s (half the best closed-loop throughput): p50 ${f(r.halfLoad.api.p50)} ms, p99 ${f(r.halfLoad.api.p99)} ms, p99.9 ${f(r.halfLoad.api.p999)} ms, ${r.halfLoad.api.errors} errors.`);
+    const h = r.halfLoad;
+    lines.push(
+      '',
+      `Create lead, open loop at ${h.rate} req/s (half the best closed-loop throughput): API p50 ${f(h.api.p50)} ms, p99 ${f(h.api.p99)} ms, p99.9 ${f(h.api.p999)} ms, ${h.api.errors} errors; ` +
+        `raw at the same rate: p50 ${f(h.raw.p50)} ms, p99 ${f(h.raw.p99)} ms, p99.9 ${f(h.raw.p999)} ms, ${h.raw.errors} errors.`,
+    );
   }
   if (r.bulk.length) {
     lines.push('', '| bulk | rows | seconds | rows/s | MB | server RSS start → peak → end (MB) |', '|---|---:|---:|---:|---:|---|');
