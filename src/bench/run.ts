@@ -8,7 +8,7 @@ import { type BulkResult, exportBenchmark, importBenchmark } from './bulk.ts';
 import { defaultDataDir, openBenchDatabase } from './database.ts';
 import { closedLoop, openLoop, type Summary } from './load.ts';
 import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
-import { startServer } from './server.ts';
+import { machineCpuMs, startServer } from './server.ts';
 import { type BenchContext, WORKLOADS } from './workloads.ts';
 
 export interface BenchOptions {
@@ -81,7 +81,15 @@ export interface BenchReport {
   seed: { seconds: number; reused: boolean };
   rows: Record<string, number>;
   results: WorkloadResult[];
-  halfLoad: { workload: string; rate: number; api: Summary; raw: Summary } | null;
+  halfLoad: {
+    workload: string;
+    rate: number;
+    api: Summary;
+    raw: Summary;
+    /** CPU the API server process used per request, and how busy the whole machine was, during the API's open loop. */
+    serverCpuMsPerRequest: number | null;
+    machineBusyPercent: number | null;
+  } | null;
   bulk: BulkResult[];
 }
 
@@ -141,13 +149,20 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
     if (creates.length) {
       const rate = Math.max(1, Math.floor(Math.max(...creates.map((r) => r.api.throughput)) / 2));
       const create = WORKLOADS[0];
+      const cpu0 = server.cpuMs();
+      const m0 = machineCpuMs();
       const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2);
+      const cpu1 = server.cpuMs();
+      const m1 = machineCpuMs();
+      const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && api.ops > 0 ? (cpu1 - cpu0) / api.ops : null;
+      const machineBusyPercent = m0 && m1 && m1.total > m0.total ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
       // The same open loop on the raw baseline: tells a tail of the database (fsync,
       // checkpoints) from a tail of the application.
       const rawHalf = await openLoop(create.raw({ ...ctx, runId: `${runId}r` }, 1), rate, opts.seconds * 2);
-      halfLoad = { workload: create.name, rate, api, raw: rawHalf };
+      halfLoad = { workload: create.name, rate, api, raw: rawHalf, serverCpuMsPerRequest, machineBusyPercent };
       log(
-        `create lead at ${rate}/s (half of max): api p50 ${api.p50.toFixed(1)} / p99 ${api.p99.toFixed(1)} / p99.9 ${api.p999.toFixed(1)} ms;` +
+        `create lead at ${rate}/s (half of max): api p50 ${api.p50.toFixed(1)} / p99 ${api.p99.toFixed(1)} / p99.9 ${api.p999.toFixed(1)} ms` +
+          ` (server CPU ${serverCpuMsPerRequest?.toFixed(2) ?? '?'} ms/request, machine ${machineBusyPercent?.toFixed(0) ?? '?'} % busy);` +
           ` raw p50 ${rawHalf.p50.toFixed(1)} / p99 ${rawHalf.p99.toFixed(1)} / p99.9 ${rawHalf.p999.toFixed(1)} ms`,
       );
     }
@@ -218,7 +233,8 @@ export function markdown(r: BenchReport): string {
     const h = r.halfLoad;
     lines.push(
       '',
-      `Create lead, open loop at ${h.rate} req/s (half the best closed-loop throughput): API p50 ${f(h.api.p50)} ms, p99 ${f(h.api.p99)} ms, p99.9 ${f(h.api.p999)} ms, ${h.api.errors} errors; ` +
+      `Create lead, open loop at ${h.rate} req/s (half the best closed-loop throughput): API p50 ${f(h.api.p50)} ms, p99 ${f(h.api.p99)} ms, p99.9 ${f(h.api.p999)} ms, ${h.api.errors} errors ` +
+        `(server CPU ${h.serverCpuMsPerRequest === null ? '?' : h.serverCpuMsPerRequest.toFixed(2)} ms per request, machine ${h.machineBusyPercent === null ? '?' : h.machineBusyPercent.toFixed(0)} % busy); ` +
         `raw at the same rate: p50 ${f(h.raw.p50)} ms, p99 ${f(h.raw.p99)} ms, p99.9 ${f(h.raw.p999)} ms, ${h.raw.errors} errors.`,
     );
   }

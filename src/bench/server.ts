@@ -12,6 +12,8 @@ export interface RunningServer {
   pid: number;
   /** Resident memory of the server process, in bytes (Linux /proc). */
   rss(): number | null;
+  /** CPU time the server process has used so far (user + system), ms; null when /proc is not readable. */
+  cpuMs(): number | null;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startServer(databaseUrl: string, opts: { relay: boolean; l
         return null;
       }
     },
+    cpuMs: () => processCpuMs(child.pid as number),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -79,4 +82,31 @@ export async function startServer(databaseUrl: string, opts: { relay: boolean; l
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** Linux reports process and machine CPU time in clock ticks of 10 ms (USER_HZ = 100). */
+const TICK_MS = 10;
+
+function processCpuMs(pid: number): number | null {
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return null;
+  }
+}
+
+/** Busy and total CPU time of the whole machine so far (all cores), ms. */
+export function machineCpuMs(): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + (v[4] ?? 0);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: (total - idle) * TICK_MS, total: total * TICK_MS };
+  } catch {
+    return null;
+  }
 }
