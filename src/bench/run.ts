@@ -8,7 +8,8 @@ import { type BulkResult, exportBenchmark, importBenchmark } from './bulk.ts';
 import { defaultDataDir, openBenchDatabase } from './database.ts';
 import { closedLoop, openLoop, type Summary } from './load.ts';
 import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
-import { machineCpuMs, startServer } from './server.ts';
+import { machineCpuMs, type ServerRuntime, scrapeRuntime, startServer } from './server.ts';
+import { formatWaits, type WaitProfile, WaitSampler } from './waits.ts';
 import { type BenchContext, WORKLOADS } from './workloads.ts';
 
 export interface BenchOptions {
@@ -89,6 +90,11 @@ export interface BenchReport {
     /** CPU the API server process used per request, and how busy the whole machine was, during the API's open loop. */
     serverCpuMsPerRequest: number | null;
     machineBusyPercent: number | null;
+    /** Where the database's active sessions were during each open loop (pg_stat_activity, every 20 ms). */
+    apiWaits: WaitProfile;
+    rawWaits: WaitProfile;
+    /** The server's event-loop delay during the API loop and the GC pause time it spent, from its /metrics. */
+    server: { eventLoopLagP99Ms: number | null; eventLoopLagMaxMs: number | null; gcPauseMs: number | null } | null;
   } | null;
   bulk: BulkResult[];
 }
@@ -151,20 +157,31 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       const create = WORKLOADS[0];
       const cpu0 = server.cpuMs();
       const m0 = machineCpuMs();
+      const rt0 = await scrapeRuntime(server.url);
+      const apiSampler = new WaitSampler(db.url);
+      await apiSampler.start();
       const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2);
+      const apiWaits = await apiSampler.stop();
+      const rt1 = await scrapeRuntime(server.url);
+      const serverRuntime = runtimeDelta(rt0, rt1);
       const cpu1 = server.cpuMs();
       const m1 = machineCpuMs();
       const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && api.ops > 0 ? (cpu1 - cpu0) / api.ops : null;
       const machineBusyPercent = m0 && m1 && m1.total > m0.total ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
       // The same open loop on the raw baseline: tells a tail of the database (fsync,
       // checkpoints) from a tail of the application.
+      const rawSampler = new WaitSampler(db.url);
+      await rawSampler.start();
       const rawHalf = await openLoop(create.raw({ ...ctx, runId: `${runId}r` }, 1), rate, opts.seconds * 2);
-      halfLoad = { workload: create.name, rate, api, raw: rawHalf, serverCpuMsPerRequest, machineBusyPercent };
+      const rawWaits = await rawSampler.stop();
+      halfLoad = { workload: create.name, rate, api, raw: rawHalf, serverCpuMsPerRequest, machineBusyPercent, apiWaits, rawWaits, server: serverRuntime };
       log(
         `create lead at ${rate}/s (half of max): api p50 ${api.p50.toFixed(1)} / p99 ${api.p99.toFixed(1)} / p99.9 ${api.p999.toFixed(1)} ms` +
           ` (server CPU ${serverCpuMsPerRequest?.toFixed(2) ?? '?'} ms/request, machine ${machineBusyPercent?.toFixed(0) ?? '?'} % busy);` +
           ` raw p50 ${rawHalf.p50.toFixed(1)} / p99 ${rawHalf.p99.toFixed(1)} / p99.9 ${rawHalf.p999.toFixed(1)} ms`,
       );
+      log(`  active sessions during the API loop: ${formatWaits(apiWaits)}; during the raw loop: ${formatWaits(rawWaits)}`);
+      log(`  server during the API loop: ${formatRuntime(serverRuntime)}`);
     }
 
     const bulk: BulkResult[] = [];
@@ -236,6 +253,8 @@ export function markdown(r: BenchReport): string {
       `Create lead, open loop at ${h.rate} req/s (half the best closed-loop throughput): API p50 ${f(h.api.p50)} ms, p99 ${f(h.api.p99)} ms, p99.9 ${f(h.api.p999)} ms, ${h.api.errors} errors ` +
         `(server CPU ${h.serverCpuMsPerRequest === null ? '?' : h.serverCpuMsPerRequest.toFixed(2)} ms per request, machine ${h.machineBusyPercent === null ? '?' : h.machineBusyPercent.toFixed(0)} % busy); ` +
         `raw at the same rate: p50 ${f(h.raw.p50)} ms, p99 ${f(h.raw.p99)} ms, p99.9 ${f(h.raw.p999)} ms, ${h.raw.errors} errors.`,
+      `Active database sessions on average (pg_stat_activity every 20 ms): API loop ${formatWaits(h.apiWaits)}; raw loop ${formatWaits(h.rawWaits)}.`,
+      `API server during its loop (its /metrics): ${formatRuntime(h.server)}.`,
     );
   }
   if (r.bulk.length) {
@@ -253,4 +272,16 @@ export async function writeReport(r: BenchReport): Promise<{ json: string; md: s
   await writeFile(json, `${JSON.stringify(r, null, 2)}\n`);
   await writeFile(md, markdown(r));
   return { json, md };
+}
+
+function runtimeDelta(before: ServerRuntime | null, after: ServerRuntime | null): NonNullable<BenchReport['halfLoad']>['server'] {
+  if (!after) return null;
+  const gc = (r: ServerRuntime | null) => Object.values(r?.gcMs ?? {}).reduce((a, b) => a + b, 0);
+  return { eventLoopLagP99Ms: after.eventLoopLagP99Ms, eventLoopLagMaxMs: after.eventLoopLagMaxMs, gcPauseMs: before ? gc(after) - gc(before) : null };
+}
+
+function formatRuntime(r: NonNullable<BenchReport['halfLoad']>['server']): string {
+  if (!r) return 'no /metrics';
+  const f = (n: number | null) => (n === null ? '?' : n.toFixed(1));
+  return `event-loop delay p99 ${f(r.eventLoopLagP99Ms)} ms, max ${f(r.eventLoopLagMaxMs)} ms; GC pauses ${f(r.gcPauseMs)} ms in total`;
 }

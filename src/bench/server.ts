@@ -110,3 +110,29 @@ export function machineCpuMs(): { busy: number; total: number } | null {
     return null;
   }
 }
+
+/** What the server's own /metrics (prom-client default metrics) say about its event loop and GC. */
+export interface ServerRuntime {
+  /** Event-loop delay since the previous scrape (prom-client resets it on every scrape), ms. */
+  eventLoopLagP99Ms: number | null;
+  eventLoopLagMaxMs: number | null;
+  /** Cumulative GC pause time by kind (major, minor, incremental, weakcb), ms. */
+  gcMs: Record<string, number>;
+}
+
+export async function scrapeRuntime(url: string): Promise<ServerRuntime | null> {
+  try {
+    const res = await fetch(`${url}/metrics`);
+    if (res.status !== 200) return null;
+    const text = await res.text();
+    const gauge = (name: string) => {
+      const m = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text);
+      return m ? Number(m[1]) * 1000 : null;
+    };
+    const gcMs: Record<string, number> = {};
+    for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([0-9.eE+-]+)$/gm)) gcMs[m[1]] = Number(m[2]) * 1000;
+    return { eventLoopLagP99Ms: gauge('nodejs_eventloop_lag_p99_seconds'), eventLoopLagMaxMs: gauge('nodejs_eventloop_lag_max_seconds'), gcMs };
+  } catch {
+    return null;
+  }
+}
