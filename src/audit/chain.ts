@@ -43,8 +43,22 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function chainHash(prevHash: string, entry: AuditEntry): string {
-  const body = canonicalJson({
-    seq: entry.seq,
+  return createHash('sha256').update(`${prevHash}\n${withSeq(canonicalWithoutSeq(entry), entry.seq)}`).digest('hex');
+}
+
+/** The canonical entry: its canonical JSON without seq, with `"seq":<n>` as the last key (see canonicalWithoutSeq). */
+function withSeq(bodyWithoutSeq: string, seq: number): string {
+  return `${bodyWithoutSeq.slice(0, -1)},"seq":${JSON.stringify(seq)}}`;
+}
+
+/**
+ * canonical(entry) without its `seq`: "seq" sorts after every other key, so the canonical
+ * JSON of the whole entry is this text with `,"seq":<n>` spliced in before the closing
+ * brace. The database does that splice when it links entries under the chain head's lock
+ * (migrations/0012_audit_append.sql), because seq is known only there.
+ */
+export function canonicalWithoutSeq(entry: Omit<AuditEntry, 'seq'>): string {
+  return canonicalJson({
     id: entry.id,
     at: entry.at,
     actorId: entry.actorId,
@@ -56,5 +70,4 @@ export function chainHash(prevHash: string, entry: AuditEntry): string {
     changes: entry.changes,
     context: entry.context,
   });
-  return createHash('sha256').update(`${prevHash}\n${body}`).digest('hex');
 }

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Pool as HttpPool } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
-import { type AuditEntry, chainHash } from '../audit/chain.ts';
+import { type AuditEntry, canonicalWithoutSeq } from '../audit/chain.ts';
 import { inTransaction } from '../db/pool.ts';
 import { STANDARD_OBJECTS } from '../objects/definitions.ts';
 import { searchQuery } from '../records/search.ts';
@@ -83,9 +83,8 @@ async function rawLedger(client: pg.PoolClient, org: SeededOrg, requestId: strin
      VALUES ($2, $8, $9, $10, $7, $11, $12, '{}', now() + interval '48 hours')`,
     [uuidv7(), org.orgId, event.type, event.object, event.recordId, JSON.stringify(event.payload), requestId, org.adminId, `raw-${randomUUID()}`, createHash('sha256').update(requestId).digest('hex'), status, JSON.stringify(receiptBody)],
   );
-  const head = await client.query<{ seq: string; head_hash: string }>('SELECT seq, head_hash FROM audit_heads WHERE organization_id = $1 FOR UPDATE', [org.orgId]);
-  const entry: AuditEntry = {
-    seq: Number(head.rows[0].seq) + 1,
+  // The same chain append the write path uses (migrations/0012_audit_append.sql).
+  const entry: Omit<AuditEntry, 'seq'> = {
     id: uuidv7(),
     at: new Date().toISOString(),
     actorId: org.adminId,
@@ -97,13 +96,7 @@ async function rawLedger(client: pg.PoolClient, org: SeededOrg, requestId: strin
     changes: audit.changes,
     context: audit.context,
   };
-  const hash = chainHash(head.rows[0].head_hash, entry);
-  await client.query(
-    `WITH a AS (INSERT INTO audit_log (organization_id, seq, id, at, actor_id, actor_type, request_id, object, record_id, action, changes, context, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
-     UPDATE audit_heads SET seq = $2, head_hash = $14 WHERE organization_id = $1`,
-    [org.orgId, entry.seq, entry.id, entry.at, entry.actorId, entry.actorType, requestId, entry.object, entry.recordId, entry.action, JSON.stringify(entry.changes), JSON.stringify(entry.context), head.rows[0].head_hash, hash],
-  );
+  await client.query('SELECT basalt_append_audit($1, $2::jsonb)', [org.orgId, JSON.stringify([{ ...entry, body: canonicalWithoutSeq(entry) }])]);
 }
 
 /** Lead search text per weight ($4 first, $5 last, $6 email, $7 company), as the declaration weights them. */

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { type AuditEntry, canonicalJson, chainHash } from '../audit/chain.ts';
+import { type AuditEntry, canonicalJson, canonicalWithoutSeq } from '../audit/chain.ts';
 import { type Actor, callerId } from '../auth/actor.ts';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import { type Pool, type PoolClient, quoteLiteral } from '../db/pool.ts';
 import { CommitNotReplicated, replicatedCommit } from '../db/sync-commit.ts';
 import { beginSql } from '../db/session.ts';
 import { AppError } from '../http/errors.ts';
@@ -111,8 +111,8 @@ class OwnAttemptStillRunning extends Error {
   }
 }
 
-/** COMMIT, and throw CommitNotReplicated when the synchronous standby has not confirmed it. */
-const commitReplicated = (client: PoolClient) => replicatedCommit(client, () => client.query('COMMIT'));
+/** COMMIT (or a statement string ending in it), and throw CommitNotReplicated when the synchronous standby has not confirmed it. */
+const commitReplicated = (client: PoolClient, sql = 'COMMIT') => replicatedCommit(client, () => client.query(sql));
 
 /** Another transaction committed a receipt with this key between our lookup and our insert. */
 function isReceiptRace(err: unknown): boolean {
@@ -230,9 +230,11 @@ async function attemptOnce(
 
   const tx = new Tx(client, req.actor, req.requestId, new Date().toISOString());
   const response = await work(tx);
-  await recordLedger(client, tx, req, caller, key, response);
+  const appendAudit = await recordLedger(client, tx, req, caller, key, response);
   markCommitting();
-  await commitReplicated(client);
+  // The audit chain is linked and COMMIT sent in one message: the organization's chain head
+  // is locked only while the database runs it, never across a round trip to this process.
+  await commitReplicated(client, appendAudit ? `${appendAudit}; COMMIT` : 'COMMIT');
   if (tx.events.length) {
     try {
       deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
@@ -268,9 +270,10 @@ async function claimKey(client: PoolClient, req: WriteRequest, caller: string, k
 }
 
 /**
- * Outbox and receipt first, the audit chain last: the organization's chain head is
- * locked only from here to COMMIT (two round trips), so concurrent writers of one
- * organization queue for a moment, not for their whole transaction.
+ * Writes the outbox events and the receipt, and returns the statement that appends the
+ * audit entries to the organization's chain (sent with COMMIT by the caller): the chain head
+ * is locked only while that message runs, so concurrent writers of one organization queue
+ * for the database's time, not for their whole transaction or this process's.
  */
 async function recordLedger(
   client: PoolClient,
@@ -279,7 +282,7 @@ async function recordLedger(
   caller: string,
   key: string,
   response: WriteResponse,
-): Promise<void> {
+): Promise<string | undefined> {
   const org = req.actor.orgId;
   await client.query(
     `WITH ev AS (
@@ -304,20 +307,11 @@ async function recordLedger(
       req.idempotencyKey === undefined ? SERVER_KEY_TTL : CLIENT_KEY_TTL,
     ],
   );
-  if (tx.audits.length === 0) return;
-
-  const head = await client.query<{ seq: string; head_hash: string }>(
-    'SELECT seq, head_hash FROM audit_heads WHERE organization_id = $1 FOR UPDATE',
-    [org],
-  );
-  if (head.rowCount === 0) throw new Error(`audit chain head missing for organization ${org}`);
-  let seq = Number(head.rows[0].seq);
-  let prev = head.rows[0].head_hash;
-  const rows: Record<string, unknown>[] = [];
-  for (const a of tx.audits) {
-    seq += 1;
-    const entry: AuditEntry = {
-      seq,
+  if (tx.audits.length === 0) return undefined;
+  // Each entry's canonical JSON without its seq: the database assigns seq and links the hash
+  // under the chain head's lock (migrations/0012_audit_append.sql).
+  const entries = tx.audits.map((a) => {
+    const entry: Omit<AuditEntry, 'seq'> = {
       id: uuidv7(),
       at: tx.at,
       actorId: req.actor.userId,
@@ -329,23 +323,11 @@ async function recordLedger(
       changes: a.changes,
       context: a.context ?? (req.actor.apiKeyId ? { apiKeyId: req.actor.apiKeyId } : {}),
     };
-    const hash = chainHash(prev, entry);
-    rows.push({ ...entry, prevHash: prev, hash });
-    prev = hash;
-  }
-  await client.query(
-    `WITH ins AS (
-       INSERT INTO audit_log (organization_id, seq, id, at, actor_id, actor_type, request_id, object, record_id,
-                              action, changes, context, prev_hash, hash)
-       SELECT $1, a.seq, a.id, a.at, a."actorId", a."actorType", a."requestId", a.object, a."recordId",
-              a.action, a.changes, a.context, a."prevHash", a.hash
-       FROM jsonb_to_recordset($2::jsonb) AS a(seq bigint, id uuid, at timestamptz, "actorId" uuid, "actorType" text,
-            "requestId" text, object text, "recordId" uuid, action text, changes jsonb, context jsonb,
-            "prevHash" text, hash text)
-     )
-     UPDATE audit_heads SET seq = $3, head_hash = $4 WHERE organization_id = $1`,
-    [org, JSON.stringify(rows), seq, prev],
-  );
+    return { ...entry, body: canonicalWithoutSeq(entry) };
+  });
+  // Inlined as literals (quoted; the organization id is a checked UUID) so the statement can
+  // travel with COMMIT in one simple-query message.
+  return `SELECT basalt_append_audit(${quoteLiteral(org)}::uuid, ${quoteLiteral(JSON.stringify(entries))}::jsonb)`;
 }
 
 /**

@@ -33,10 +33,12 @@ function faultyPool(url: string): FaultyPool {
       wrapped.add(client);
       const realQuery = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
       const query = (...args: unknown[]): unknown => {
-        if (args[0] === 'COMMIT' && args.length === 1 && commitFault) {
+        // The write path sends COMMIT alone, or after the audit append in the same message.
+        const sql = args[0];
+        if (typeof sql === 'string' && /(^|; )COMMIT$/.test(sql) && args.length === 1 && commitFault) {
           const fault = commitFault;
           commitFault = undefined;
-          return realQuery(fault.mode === 'applied' ? 'COMMIT' : 'ROLLBACK').then(() => {
+          return realQuery(fault.mode === 'applied' ? sql : 'ROLLBACK').then(() => {
             refuse = fault.refuse;
             throw new Error('Connection terminated unexpectedly');
           });
