@@ -194,6 +194,12 @@ export function haproxyCfg(t: Topology): string {
     .map((p) => `  server ${p.name} 127.0.0.1:${p.pgPort} check port ${p.restPort}`)
     .join('\n');
   const apiServers = t.api.map((a) => `  server ${a.name} 127.0.0.1:${a.port} check`).join('\n');
+  // Both PostgreSQL frontends. HAProxy waits min(timeout connect, 1 s) before retrying a
+  // refused connect: short, so a client arriving while a dead primary is not yet marked down
+  // is not held for a second; a down member is re-checked every 100 ms.
+  const pgChecks = `  timeout connect 200ms
+  http-check expect status 200
+  default-server inter 300ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions`;
   const apiRetries = `  retries 3
   option redispatch 1
   retry-on conn-failure empty-response response-timeout 502 503 504
@@ -219,22 +225,16 @@ listen stats
 listen pg_write
   mode tcp
   bind 127.0.0.1:${h.writePort}
-  # HAProxy waits min(timeout connect, 1 s) before retrying a refused connect: short, so a
-  # client arriving while the dead primary is not yet marked down is not held for a second.
-  timeout connect 200ms
   option httpchk GET /primary
-  http-check expect status 200
-  default-server inter 300ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
+${pgChecks}
 ${pgServers}
 
 listen pg_read
   mode tcp
   bind 127.0.0.1:${h.readPort}
-  timeout connect 200ms
   balance roundrobin
   option httpchk GET /replica
-  http-check expect status 200
-  default-server inter 300ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
+${pgChecks}
 ${pgServers}
 
 frontend api

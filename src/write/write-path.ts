@@ -330,6 +330,9 @@ async function recordLedger(
   return `SELECT basalt_append_audit(${quoteLiteral(org)}::uuid, ${quoteLiteral(JSON.stringify(entries))}::jsonb)`;
 }
 
+/** A no-op write to a receipt: its COMMIT must replicate before the receipt may answer. */
+const TOUCH_RECEIPT_SQL = 'UPDATE write_receipts SET expires_at = expires_at WHERE caller_id = $1 AND key = $2';
+
 /**
  * Looks for the receipt of a write whose COMMIT outcome is unknown, and acknowledges it only
  * if it is durable: the receipt row is touched (a no-op UPDATE) and that transaction must
@@ -338,8 +341,6 @@ async function recordLedger(
  * receipt on an isolated old primary (or a just-demoted one) whose commit a failover is
  * about to discard; this write blocks there instead, or fails on a standby, and is retried.
  */
-const TOUCH_RECEIPT_SQL = 'UPDATE write_receipts SET expires_at = expires_at WHERE caller_id = $1 AND key = $2';
-
 async function confirmReceipt(pool: Pool, actor: Actor, caller: string, key: string): Promise<Receipt | undefined> {
   const client = await pool.connect();
   try {

@@ -38,10 +38,11 @@ export async function startOwnDatabaseApp(
   const dataDir = await mkdtemp(path.join(tmpdir(), `basalt-${name}-pg-`));
   await chmod(dataDir, 0o755);
   const port = await freePort();
+  const start = () => startEmbeddedPostgres({ dataDir, port });
   const startPostgres = async () => {
-    await startEmbeddedPostgres({ dataDir, port });
+    await start();
   };
-  const adminUrl = (await startEmbeddedPostgres({ dataDir, port })).url;
+  const adminUrl = (await start()).url;
   const stopPostgres = async (mode: 'fast' | 'immediate') => {
     const pid = Number(readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(pid, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
