@@ -94,7 +94,13 @@ export interface BenchReport {
     apiWaits: WaitProfile;
     rawWaits: WaitProfile;
     /** The server's event-loop delay during the API loop and the GC pause time it spent, from its /metrics. */
-    server: { eventLoopLagP99Ms: number | null; eventLoopLagMaxMs: number | null; gcPauseMs: number | null } | null;
+    server: {
+      eventLoopLagP99Ms: number | null;
+      eventLoopLagMaxMs: number | null;
+      gcPauseMs: number | null;
+      /** Share of the loop's requests whose time inside the server (Fastify's elapsedTime) exceeded each bound, in %. */
+      serverSlowerThan: Record<string, number> | null;
+    } | null;
   } | null;
   bulk: BulkResult[];
 }
@@ -277,11 +283,31 @@ export async function writeReport(r: BenchReport): Promise<{ json: string; md: s
 function runtimeDelta(before: ServerRuntime | null, after: ServerRuntime | null): NonNullable<BenchReport['halfLoad']>['server'] {
   if (!after) return null;
   const gc = (r: ServerRuntime | null) => Object.values(r?.gcMs ?? {}).reduce((a, b) => a + b, 0);
-  return { eventLoopLagP99Ms: after.eventLoopLagP99Ms, eventLoopLagMaxMs: after.eventLoopLagMaxMs, gcPauseMs: before ? gc(after) - gc(before) : null };
+  let serverSlowerThan: Record<string, number> | null = null;
+  const total = (r: ServerRuntime | null) => r?.postDurations.get(Number.POSITIVE_INFINITY) ?? 0;
+  const n = total(after) - total(before);
+  if (before && n > 0) {
+    serverSlowerThan = {};
+    for (const bound of [10, 25, 50, 100]) {
+      const within = (after.postDurations.get(bound) ?? 0) - (before.postDurations.get(bound) ?? 0);
+      serverSlowerThan[`${bound} ms`] = Number(((100 * (n - within)) / n).toFixed(2));
+    }
+  }
+  return {
+    eventLoopLagP99Ms: after.eventLoopLagP99Ms,
+    eventLoopLagMaxMs: after.eventLoopLagMaxMs,
+    gcPauseMs: before ? gc(after) - gc(before) : null,
+    serverSlowerThan,
+  };
 }
 
 function formatRuntime(r: NonNullable<BenchReport['halfLoad']>['server']): string {
   if (!r) return 'no /metrics';
   const f = (n: number | null) => (n === null ? '?' : n.toFixed(1));
-  return `event-loop delay p99 ${f(r.eventLoopLagP99Ms)} ms, max ${f(r.eventLoopLagMaxMs)} ms; GC pauses ${f(r.gcPauseMs)} ms in total`;
+  const slow = r.serverSlowerThan
+    ? `; requests longer than ${Object.entries(r.serverSlowerThan)
+        .map(([bound, pct]) => `${bound}: ${pct} %`)
+        .join(', ')} inside the server`
+    : '';
+  return `event-loop delay p99 ${f(r.eventLoopLagP99Ms)} ms, max ${f(r.eventLoopLagMaxMs)} ms; GC pauses ${f(r.gcPauseMs)} ms in total${slow}`;
 }

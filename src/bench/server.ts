@@ -34,6 +34,8 @@ export async function startServer(databaseUrl: string, opts: { relay: boolean; l
       BASALT_OUTBOX_RELAY: String(opts.relay),
       BASALT_ACCESS_TOKEN_TTL_SECONDS: '86400',
       BASALT_DRAIN_DELAY_MS: '0',
+      // BASALT_BENCH_PROFILE_DIR: write a V8 CPU profile of the server (.cpuprofile, open in Chrome DevTools) there on exit.
+      ...(process.env.BASALT_BENCH_PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BASALT_BENCH_PROFILE_DIR}` } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -118,6 +120,8 @@ export interface ServerRuntime {
   eventLoopLagMaxMs: number | null;
   /** Cumulative GC pause time by kind (major, minor, incremental, weakcb), ms. */
   gcMs: Record<string, number>;
+  /** Cumulative count of POST requests by the server's own duration (upper bound in ms → count, every route). */
+  postDurations: Map<number, number>;
 }
 
 export async function scrapeRuntime(url: string): Promise<ServerRuntime | null> {
@@ -131,7 +135,15 @@ export async function scrapeRuntime(url: string): Promise<ServerRuntime | null> 
     };
     const gcMs: Record<string, number> = {};
     for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([0-9.eE+-]+)$/gm)) gcMs[m[1]] = Number(m[2]) * 1000;
-    return { eventLoopLagP99Ms: gauge('nodejs_eventloop_lag_p99_seconds'), eventLoopLagMaxMs: gauge('nodejs_eventloop_lag_max_seconds'), gcMs };
+    const postDurations = new Map<number, number>();
+    for (const m of text.matchAll(/^basalt_http_request_duration_seconds_bucket\{([^}]*)\} ([0-9.eE+-]+)$/gm)) {
+      if (!m[1].includes('method="POST"')) continue;
+      const le = /le="([^"]+)"/.exec(m[1])?.[1];
+      if (!le) continue;
+      const ms = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le) * 1000;
+      postDurations.set(ms, (postDurations.get(ms) ?? 0) + Number(m[2]));
+    }
+    return { eventLoopLagP99Ms: gauge('nodejs_eventloop_lag_p99_seconds'), eventLoopLagMaxMs: gauge('nodejs_eventloop_lag_max_seconds'), gcMs, postDurations };
   } catch {
     return null;
   }
