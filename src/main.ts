@@ -7,6 +7,7 @@ import type { Lifecycle } from './health/health.routes.ts';
 import { startEventPipeline } from './events/pipeline.ts';
 import { buildServer } from './server.ts';
 import { startMaintenance } from './maintenance.ts';
+import { AuditSealer } from './audit/sealer.ts';
 import { gracefulShutdown } from './lifecycle.ts';
 
 async function main(): Promise<void> {
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
   });
   const server = await buildServer({ config, pool, lifecycle });
   const maintenance = startMaintenance({ pool, keys: server.keys, log: server.app.log });
+  const sealer = config.auditSealer ? new AuditSealer({ pool, doorbell: server.events.sealDoorbell, log: server.app.log }).start() : undefined;
   const events = config.outboxRelay ? startEventPipeline({ config, pool, hub: server.events, log: server.app.log, metrics: server.metrics }) : undefined;
   await server.app.listen({ port: config.port, host: config.host });
   say(`ready on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port} in ${Date.now() - started} ms (${applied} migrations applied)`);
@@ -85,6 +87,9 @@ async function main(): Promise<void> {
           () => maintenance.stop(),
           async () => {
             await events?.stop();
+          },
+          async () => {
+            await sealer?.stop();
           },
           () => pool.end().catch(() => {}),
           async () => {

@@ -88,7 +88,10 @@ export async function buildServer(deps: ServerDeps): Promise<BasaltServer> {
 
   const events = createEventHub();
   const recordDeps: RecordsRouteDeps = {
-    onCommitted: () => events.relayDoorbell.ring(),
+    onCommitted: () => {
+      events.relayDoorbell.ring();
+      events.sealDoorbell.ring();
+    },
     pool,
     writeDeadlineMs: config.writeDeadlineMs,
     requireIfMatchOnPatch: config.requireIfMatchOnPatch,

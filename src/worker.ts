@@ -1,9 +1,10 @@
 /**
  * A Basalt worker node: the same codebase as an api node, without HTTP. It runs only the
- * background loops every node may run concurrently (today: expiry of write receipts; the
- * outbox relay and webhook delivery loops register here once they exist). Used by the local
+ * background loops every node may run concurrently (today: expiry of write receipts and the
+ * audit sealer; the outbox relay and webhook delivery loops run in the api nodes). Used by the local
  * HA cluster (`npm run cluster`) as worker ×2; any number may run.
  */
+import { AuditSealer } from './audit/sealer.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { ensureAppRole } from './db/migrate.ts';
 import { createPool, deriveAppRolePassword, withCredentials } from './db/pool.ts';
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
     applicationName: `basalt-${name}`,
     onError: () => {},
   });
+  // Audit entries written by the api nodes are linked into their chains here too (any number of sealers may run).
+  const sealer = config.auditSealer ? new AuditSealer({ pool, log: { warn: (o, m) => say(`${m} ${JSON.stringify(o)}`) } }).start() : undefined;
   const loops = [
     setInterval(() => {
       pool.query('SELECT basalt_purge_write_receipts(5000) AS n').catch((err: unknown) => say(`receipt purge failed: ${(err as Error).message}`));
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     say(`${signal}: stopping`);
     for (const l of loops) clearInterval(l);
+    await sealer?.stop();
     await pool.end().catch(() => {});
     process.exit(0);
   };

@@ -5,6 +5,7 @@ import { withTenant } from '../db/session.ts';
 import { type FieldError, validationError } from '../http/errors.ts';
 import { isUuid, type Json } from '../objects/field-types.ts';
 import { type AuditEntry, chainHash, GENESIS } from './chain.ts';
+import { sealOrganization } from './sealer.ts';
 
 /** One audit entry as the API shows it: the hashed fields plus the chain links. */
 export interface AuditEntryView extends AuditEntry {
@@ -23,6 +24,8 @@ export interface ChainVerification {
   valid: boolean;
   entries: number;
   head: string;
+  /** Committed entries not linked into the chain yet (written, waiting for the sealer; normally 0 right after a read seals). */
+  pending: number;
   firstBadEntry?: { seq: number; id: string | null; reason: ChainDefect; detail: string };
 }
 
@@ -160,6 +163,7 @@ export async function listAudit(pool: Pool, actor: Actor, query: Record<string, 
   if (f.afterSeq !== undefined) add(f.order === 'desc' ? 'seq < ?' : 'seq > ?', f.afterSeq);
   const sql = `SELECT ${COLUMNS} FROM audit_log WHERE ${where.join(' AND ')}
                ORDER BY seq ${f.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ${f.limit + 1}`;
+  await sealOrganization(pool, actor.orgId);
   const rows = await withTenant(pool, actor, async (c) => (await c.query<AuditRow>(sql, params)).rows, { readOnly: true });
   const data = rows.slice(0, f.limit).map(toView);
   const last = data[data.length - 1];
@@ -180,6 +184,7 @@ export const VERIFY_BATCH = 1000;
  */
 export async function verifyAuditChain(pool: Pool, actor: Actor, batchSize = VERIFY_BATCH): Promise<ChainVerification> {
   requireAdmin(actor);
+  await sealOrganization(pool, actor.orgId);
   return withTenant(pool, actor, (client) => verifyChain(client, actor.orgId, batchSize), { readOnly: true });
 }
 
@@ -190,6 +195,8 @@ export async function verifyChain(client: PoolClient, orgId: string, batchSize =
   );
   const headSeq = headRes.rows[0] ? Number(headRes.rows[0].seq) : 0;
   const head = headRes.rows[0]?.head_hash ?? GENESIS;
+  const pendingRes = await client.query<{ n: string }>('SELECT count(*) AS n FROM audit_pending WHERE organization_id = $1', [orgId]);
+  const pending = Number(pendingRes.rows[0].n);
 
   let prev = GENESIS;
   let expected = 1;
@@ -203,7 +210,7 @@ export async function verifyChain(client: PoolClient, orgId: string, batchSize =
       const bad = checkLink(entry, expected, prev);
       if (bad) {
         const entries = await countEntries(client, orgId, headSeq);
-        return { valid: false, entries, head, firstBadEntry: { seq: entry.seq, id: entry.id, ...bad } };
+        return { valid: false, entries, head, pending, firstBadEntry: { seq: entry.seq, id: entry.id, ...bad } };
       }
       prev = entry.hash;
       expected += 1;
@@ -216,6 +223,7 @@ export async function verifyChain(client: PoolClient, orgId: string, batchSize =
       valid: false,
       entries: checked,
       head,
+      pending,
       firstBadEntry: {
         seq: Math.min(checked + 1, headSeq),
         id: null,
@@ -224,7 +232,7 @@ export async function verifyChain(client: PoolClient, orgId: string, batchSize =
       },
     };
   }
-  return { valid: true, entries: checked, head };
+  return { valid: true, entries: checked, head, pending };
 }
 
 function checkLink(entry: AuditEntryView, expectedSeq: number, prev: string): { reason: ChainDefect; detail: string } | undefined {

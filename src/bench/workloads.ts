@@ -83,7 +83,7 @@ async function rawLedger(client: pg.PoolClient, org: SeededOrg, requestId: strin
      VALUES ($2, $8, $9, $10, $7, $11, $12, '{}', now() + interval '48 hours')`,
     [uuidv7(), org.orgId, event.type, event.object, event.recordId, JSON.stringify(event.payload), requestId, org.adminId, `raw-${randomUUID()}`, createHash('sha256').update(requestId).digest('hex'), status, JSON.stringify(receiptBody)],
   );
-  // The same chain append the write path uses (migrations/0012_audit_append.sql).
+  // The same audit append the write path uses (migrations/0013_audit_sealing.sql: linked into the chain by the sealer).
   const entry: Omit<AuditEntry, 'seq'> = {
     id: uuidv7(),
     at: new Date().toISOString(),

@@ -277,6 +277,12 @@ export const settings = {
     default: 'true',
     parse: bool,
   },
+  auditSealer: {
+    env: 'BASALT_AUDIT_SEALER',
+    description: 'Link committed audit entries into their organization\'s hash chain in this process (any number of nodes may; audit reads also link first).',
+    default: 'true',
+    parse: bool,
+  },
   outboxBatchSize: {
     env: 'BASALT_OUTBOX_BATCH_SIZE',
     description: 'Events the relay claims per batch.',

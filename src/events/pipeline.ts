@@ -14,10 +14,12 @@ export interface EventHub {
   relayDoorbell: Doorbell;
   /** Rung when deliveries were enqueued or replayed. */
   deliveryDoorbell: Doorbell;
+  /** Rung after each commit that wrote audit entries (a hint; the audit sealer also polls). */
+  sealDoorbell: Doorbell;
 }
 
 export function createEventHub(): EventHub {
-  return { bus: new EventBus(), relayDoorbell: new Doorbell(), deliveryDoorbell: new Doorbell() };
+  return { bus: new EventBus(), relayDoorbell: new Doorbell(), deliveryDoorbell: new Doorbell(), sealDoorbell: new Doorbell() };
 }
 
 export interface EventPipeline {

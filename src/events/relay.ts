@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { backoffMs, sleep } from '../write/retry.ts';
-import { Doorbell } from './doorbell.ts';
+import { BackgroundLoop } from './background-loop.ts';
+import type { Doorbell } from './doorbell.ts';
 import type { DomainEvent } from './types.ts';
 
 /** Where the relay sends events (JetStream, the in-process bus). Must be idempotent by event id. */
@@ -64,16 +65,11 @@ interface OutboxRow {
  * that dies mid-batch rolls back: its events are claimed again and republished (duplicates
  * carry the same event id). Runs inside the app process; never throws out of its loop.
  */
-export class OutboxRelay {
-  readonly doorbell: Doorbell;
+export class OutboxRelay extends BackgroundLoop {
   private readonly opts: Required<Omit<RelayOptions, 'onBatch' | 'log' | 'doorbell' | 'consumers'>> &
     Pick<RelayOptions, 'onBatch' | 'log'> & { consumers: DurableConsumer[] };
-  private running: Promise<void> | undefined;
-  private stopping = false;
-  private failures = 0;
-
   constructor(opts: RelayOptions) {
-    this.doorbell = opts.doorbell ?? new Doorbell();
+    super(opts.doorbell);
     this.opts = {
       batchSize: 200,
       pollMs: 1000,
@@ -81,20 +77,6 @@ export class OutboxRelay {
       consumers: [],
       ...opts,
     };
-  }
-
-  start(): this {
-    this.stopping = false;
-    this.running ??= this.loop();
-    return this;
-  }
-
-  /** Finishes the batch in flight, then stops. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.doorbell.ring();
-    await this.running;
-    this.running = undefined;
   }
 
   /** Runs batches until the outbox has nothing claimable (tests, tooling). Returns events published. */
@@ -107,7 +89,7 @@ export class OutboxRelay {
     }
   }
 
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (!this.stopping) {
       let full = false;
       try {

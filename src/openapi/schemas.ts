@@ -203,6 +203,7 @@ export const COMMON_SCHEMAS: Record<string, Schema> = {
       valid: bool,
       entries: int,
       head: str,
+      pending: { type: 'integer', description: 'Entries committed but not linked into the chain yet (the check links first; non-zero only while a very large import is being linked)' },
       firstBadEntry: obj({
         seq: int,
         id: nullableUuid,
@@ -210,7 +211,7 @@ export const COMMON_SCHEMAS: Record<string, Schema> = {
         detail: str,
       }),
     },
-    ['valid', 'entries', 'head'],
+    ['valid', 'entries', 'head', 'pending'],
   ),
   WebhookEventType: { type: 'string', enum: ['*', ...EVENT_TYPES] },
   Webhook: obj(webhook),

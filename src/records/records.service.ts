@@ -1,3 +1,4 @@
+import { sealOrganization } from '../audit/sealer.ts';
 import { v7 as uuidv7 } from 'uuid';
 import type { Actor } from '../auth/actor.ts';
 import { requirePermission } from '../auth/permissions.ts';
@@ -432,6 +433,8 @@ export async function recordHistory(
 ): Promise<{ data: Record<string, Json>[] }> {
   requirePermission(actor, object, 'read');
   checkId(id, object);
+  // History reads the audit chain: link what is committed first (src/audit/sealer.ts).
+  await sealOrganization(pool, actor.orgId);
   return withTenant(
     pool,
     actor,

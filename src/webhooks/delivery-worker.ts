@@ -1,6 +1,7 @@
 import type { Pool } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
-import { Doorbell } from '../events/doorbell.ts';
+import { BackgroundLoop } from '../events/background-loop.ts';
+import type { Doorbell } from '../events/doorbell.ts';
 import type { DurableConsumer, RelayLog } from '../events/relay.ts';
 import { type DomainEvent, eventEnvelope } from '../events/types.ts';
 import { backoffMs, sleep } from '../write/retry.ts';
@@ -59,37 +60,20 @@ interface Outcome {
  * jitter, then dead-lettered. Each endpoint has a circuit breaker and a concurrency cap, so a
  * dead or slow integration holds neither the other endpoints nor the API.
  */
-export class DeliveryWorker {
-  readonly doorbell: Doorbell;
+export class DeliveryWorker extends BackgroundLoop {
   readonly breakers: CircuitBreakers;
   private readonly opts: DeliveryWorkerOptions;
   private readonly inflight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
-  private running: Promise<void> | undefined;
-  private stopping = false;
-  private failures = 0;
 
   constructor(opts: DeliveryWorkerOptions) {
+    super(opts.doorbell);
     this.opts = opts;
-    this.doorbell = opts.doorbell ?? new Doorbell();
     this.breakers = new CircuitBreakers({ threshold: opts.breakerThreshold, cooldownMs: opts.breakerCooldownMs, now: opts.now });
   }
 
-  start(): this {
-    this.stopping = false;
-    this.running ??= this.loop();
-    return this;
-  }
-
-  /** Stops claiming, lets requests in flight finish (each is bounded by the timeout). */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.doorbell.ring();
-    await this.running;
-    this.running = undefined;
-  }
-
-  private async loop(): Promise<void> {
+  /** Claims while there is room; stop() lets requests in flight finish (each is bounded by the timeout). */
+  protected async loop(): Promise<void> {
     while (!this.stopping) {
       const free = this.opts.concurrency - this.inflight.size;
       if (free > 0) {

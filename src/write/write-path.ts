@@ -60,7 +60,7 @@ export interface WriteTx {
 
 export interface WritePathDeps {
   pool: Pool;
-  /** Called after a successful commit with the events written (in-process consumers). */
+  /** Called after a successful commit that wrote events or audit entries, with the events (in-process consumers, the relay and the audit sealer's wake-ups). */
   onCommitted?: (events: { id: string; type: string }[]) => void;
   log?: { warn: (obj: object, msg: string) => void };
 }
@@ -232,10 +232,11 @@ async function attemptOnce(
   const response = await work(tx);
   const appendAudit = await recordLedger(client, tx, req, caller, key, response);
   markCommitting();
-  // The audit chain is linked and COMMIT sent in one message: the organization's chain head
-  // is locked only while the database runs it, never across a round trip to this process.
+  // The audit entries travel with COMMIT in one message; they are linked into the chain
+  // after the commit, by a sealer (migrations/0013_audit_sealing.sql), so writers of one
+  // organization never wait for each other's commit to be flushed.
   await commitReplicated(client, appendAudit ? `${appendAudit}; COMMIT` : 'COMMIT');
-  if (tx.events.length) {
+  if (tx.events.length || tx.audits.length) {
     try {
       deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
     } catch (err) {
@@ -308,8 +309,8 @@ async function recordLedger(
     ],
   );
   if (tx.audits.length === 0) return undefined;
-  // Each entry's canonical JSON without its seq: the database assigns seq and links the hash
-  // under the chain head's lock (migrations/0012_audit_append.sql).
+  // Each entry's canonical JSON without its seq: the sealer assigns seq and links the hash
+  // under the chain head's lock (migrations/0013_audit_sealing.sql).
   const entries = tx.audits.map((a) => {
     const entry: Omit<AuditEntry, 'seq'> = {
       id: uuidv7(),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/audit.service.ts';
-import { type OrgFixture, startTestApp, type TestApp } from '../support/harness.ts';
+import { AuditSealer } from '../../src/audit/sealer.ts';
+import { type OrgFixture, sealAudit, startTestApp, type TestApp } from '../support/harness.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -128,10 +129,10 @@ describe('audit chain integrity', () => {
     await t.admin.query(`
       CREATE FUNCTION fail_on_marker() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        IF NEW.changes::text LIKE '%fail-at-commit%' THEN RAISE EXCEPTION 'injected failure at commit'; END IF;
+        IF NEW.entry::text LIKE '%fail-at-commit%' THEN RAISE EXCEPTION 'injected failure at commit'; END IF;
         RETURN NULL;
       END $$;
-      CREATE CONSTRAINT TRIGGER audit_fail_at_commit AFTER INSERT ON audit_log
+      CREATE CONSTRAINT TRIGGER audit_fail_at_commit AFTER INSERT ON audit_pending
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_on_marker();`);
     try {
       const before = await verify(t.org);
@@ -139,14 +140,15 @@ describe('audit chain integrity', () => {
       expect(res.status).toBe(500);
       const rows = await t.admin.query(
         `SELECT (SELECT count(*) FROM accounts WHERE name = 'fail-at-commit')::int AS records,
-                (SELECT count(*) FROM audit_log WHERE changes::text LIKE '%fail-at-commit%')::int AS audits,
+                (SELECT count(*) FROM audit_log WHERE changes::text LIKE '%fail-at-commit%')::int +
+                (SELECT count(*) FROM audit_pending WHERE entry::text LIKE '%fail-at-commit%')::int AS audits,
                 (SELECT count(*) FROM outbox WHERE payload::text LIKE '%fail-at-commit%')::int AS events`,
       );
       expect(rows.rows[0]).toEqual({ records: 0, audits: 0, events: 0 });
       const after = await verify(t.org);
       expect(after).toMatchObject({ valid: true, entries: before.entries, head: before.head });
     } finally {
-      await t.admin.query('DROP TRIGGER audit_fail_at_commit ON audit_log; DROP FUNCTION fail_on_marker()');
+      await t.admin.query('DROP TRIGGER audit_fail_at_commit ON audit_pending; DROP FUNCTION fail_on_marker()');
     }
   });
 
@@ -187,6 +189,7 @@ describe('audit chain integrity', () => {
   it('verify notices a deleted entry and a re-linked chain', async () => {
     const org = await t.createOrg('Deleted Org');
     for (let i = 0; i < 4; i++) await createAccount(org, `Kept ${i}`);
+    await sealAudit(t.admin);
     await t.admin.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
     try {
       await t.admin.query('DELETE FROM audit_log WHERE organization_id = $1 AND seq = 2', [org.orgId]);
@@ -197,6 +200,7 @@ describe('audit chain integrity', () => {
 
     const org2 = await t.createOrg('Truncated Org');
     for (let i = 0; i < 3; i++) await createAccount(org2, `Tail ${i}`);
+    await sealAudit(t.admin);
     await t.admin.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
     try {
       await t.admin.query('DELETE FROM audit_log WHERE organization_id = $1 AND seq = 3', [org2.orgId]);
@@ -204,6 +208,53 @@ describe('audit chain integrity', () => {
       await t.admin.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
     }
     expect(await verify(org2)).toMatchObject({ valid: false, entries: 2, firstBadEntry: { seq: 3, reason: 'head_mismatch' } });
+  });
+
+  it('a write does not wait for the chain: its entry is linked after commit, by the next seal', async () => {
+    const org = await t.createOrg('Sealed Later Org');
+    await createAccount(org, 'Before the lock');
+    await sealAudit(t.admin);
+    // A sealer (here: a session holding the chain head's lock) must not hold up writers.
+    const holder = await t.admin.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT seq FROM audit_heads WHERE organization_id = $1 FOR UPDATE', [org.orgId]);
+      const created = await createAccount(org, 'While the head is locked');
+      const pending = await t.admin.query("SELECT entry->>'recordId' AS id, entry->>'action' AS action FROM audit_pending WHERE organization_id = $1", [
+        org.orgId,
+      ]);
+      expect(pending.rows).toEqual([{ id: created.id, action: 'create' }]);
+      await holder.query('COMMIT');
+    } finally {
+      holder.release();
+    }
+    // A read links what is committed before it answers.
+    const v = await verify(org);
+    expect(v).toMatchObject({ valid: true, entries: 2, pending: 0 });
+  });
+
+  it('the background sealer links committed entries in every organization without any read', async () => {
+    const orgs = [await t.createOrg('Sealer Org A'), await t.createOrg('Sealer Org B')];
+    for (const org of orgs) for (let i = 0; i < 3; i++) await createAccount(org, `Background ${i}`);
+    const ids = orgs.map((o) => o.orgId);
+    const pendingCount = async () =>
+      Number((await t.admin.query('SELECT count(*) AS n FROM audit_pending WHERE organization_id = ANY($1)', [ids])).rows[0].n);
+    expect(await pendingCount()).toBeGreaterThan(0);
+    const sealer = new AuditSealer({ pool: t.pool, pollMs: 50 }).start();
+    try {
+      await expect.poll(pendingCount, { timeout: 10_000, interval: 50 }).toBe(0);
+    } finally {
+      await sealer.stop();
+    }
+    for (const org of orgs) {
+      const c = await t.admin.connect();
+      try {
+        // Checked without a read's own seal: the background sealer did the linking.
+        expect(await verifyChain(c, org.orgId)).toMatchObject({ valid: true, entries: 3, pending: 0 });
+      } finally {
+        c.release();
+      }
+    }
   });
 
   it('many concurrent writers in one organization keep one unbroken chain', async () => {

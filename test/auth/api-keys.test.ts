@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -21,6 +21,7 @@ describe('API keys', () => {
 
     const stored = await t.admin.query('SELECT key_hash FROM api_keys WHERE id = $1', [res.body.id]);
     expect(stored.rows[0].key_hash).not.toContain(res.body.key);
+    await sealAudit(t.admin);
     const ledger = await t.admin.query(
       "SELECT (SELECT coalesce(json_agg(r)::text, '') FROM write_receipts r) || (SELECT json_agg(a)::text FROM audit_log a) || (SELECT json_agg(o)::text FROM outbox o) AS text",
     );

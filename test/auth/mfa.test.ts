@@ -1,6 +1,6 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp, type UserFixture } from '../support/harness.ts';
+import { startTestApp, type TestApp, type UserFixture, sealAudit } from '../support/harness.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -56,6 +56,7 @@ describe('MFA (TOTP)', () => {
     expect(row.mfa_pending_secret).toBeNull();
     expect(row.mfa_recovery_hashes).toHaveLength(10);
     expect(row.mfa_recovery_hashes).not.toContain(confirmed.body.recoveryCodes[0]);
+    await sealAudit(t.admin);
     const ledger = await t.admin.query(
       "SELECT (SELECT json_agg(a)::text FROM audit_log a WHERE record_id = $1) || (SELECT json_agg(o)::text FROM outbox o WHERE record_id = $1) AS text",
       [user.id],

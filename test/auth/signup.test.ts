@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 
 const body = (email = `founder-${Math.random().toString(36).slice(2)}@example.com`) => ({
   organizationName: 'Newco',
@@ -42,6 +42,7 @@ describe('signup open', () => {
     // A new tenant: only its own admin is visible, and the audit chain starts there.
     const users = await t.request('GET', '/api/v1/users', { token: res.body.accessToken });
     expect(users.body.data.map((u: { id: string }) => u.id)).toEqual([res.body.user.id]);
+    await sealAudit(t.admin);
     const audit = await t.admin.query('SELECT object, action FROM audit_log WHERE organization_id = $1 ORDER BY seq', [res.body.organizationId]);
     expect(audit.rows).toEqual([
       { object: 'organizations', action: 'create' },

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -21,6 +21,7 @@ describe('users', () => {
     const login = await t.request('POST', '/api/v1/auth/login', { body: { email, password: res.body.generatedPassword } });
     expect(login.status).toBe(200);
 
+    await sealAudit(t.admin);
     const ledger = await t.admin.query(
       "SELECT (SELECT json_agg(r)::text FROM write_receipts r) || (SELECT json_agg(a)::text FROM audit_log a) || (SELECT json_agg(o)::text FROM outbox o) AS text",
     );
@@ -114,6 +115,7 @@ describe('users', () => {
     expect(stale.status).toBe(412);
     expect(stale.body.code).toBe('version_conflict');
 
+    await sealAudit(t.admin);
     const audit = await t.admin.query("SELECT changes FROM audit_log WHERE record_id = $1 AND action = 'update'", [user.id]);
     expect(audit.rows[0].changes).toEqual(
       expect.arrayContaining([
@@ -127,6 +129,7 @@ describe('users', () => {
     expect(pw.status).toBe(200);
     expect((await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: session.body.refreshToken } })).status).toBe(401);
     expect((await t.request('POST', '/api/v1/auth/login', { body: { email: user.email, password: 'a brand new password' } })).status).toBe(200);
+    await sealAudit(t.admin);
     const ledger = await t.admin.query("SELECT json_agg(a)::text AS text FROM audit_log a WHERE record_id = $1", [user.id]);
     expect(ledger.rows[0].text).not.toContain('a brand new password');
 
@@ -185,6 +188,7 @@ describe('organization settings', () => {
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'Acme Inc', sharingDefault: 'private', mfaRequiredRoles: ['admin', 'manager'] });
+    await sealAudit(t.admin);
     const audit = await t.admin.query("SELECT count(*)::int AS n FROM audit_log WHERE object = 'organizations' AND record_id = $1", [t.org.orgId]);
     expect(audit.rows[0].n).toBe(1);
     await t.request('PATCH', '/api/v1/organization', { token: t.org.token, body: { name: 'Acme Test', sharingDefault: 'public_read', mfaRequiredRoles: [] } });

@@ -1,3 +1,4 @@
+import { sealAudit } from '../support/harness.ts';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { expect } from 'vitest';
@@ -133,6 +134,7 @@ export interface ExactlyOnce {
 
 /** Every acknowledged write is in the database exactly once; nothing at all is there twice. */
 export async function checkExactlyOnce(db: pg.Pool, report: LoadReport, prefix: string): Promise<ExactlyOnce> {
+  await sealAudit(db);
   const creates = await db.query<{ name: string; n: number }>(
     'SELECT name, count(*)::int AS n FROM accounts WHERE name LIKE $1 GROUP BY name',
     [`${prefix}:%`],
@@ -161,6 +163,7 @@ export async function checkExactlyOnce(db: pg.Pool, report: LoadReport, prefix: 
 
 /** Every opportunity's version is 1 + its applied PATCHes, and the trail agrees. */
 export async function checkVersions(db: pg.Pool, report: LoadReport, opportunityIds: string[]): Promise<void> {
+  await sealAudit(db);
   for (const id of opportunityIds) {
     const row = await db.query<{ version: number; updates: number }>(
       `SELECT o.version, (SELECT count(*)::int FROM audit_log a WHERE a.record_id = o.id AND a.action = 'update') AS updates

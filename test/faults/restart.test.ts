@@ -1,3 +1,4 @@
+import { sealAudit } from '../support/harness.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OwnDatabaseApp, startOwnDatabaseApp } from '../support/own-postgres.ts';
@@ -59,6 +60,7 @@ describe('fault injection: PostgreSQL stops and restarts mid-load', () => {
     const once = await checkExactlyOnce(admin, report, prefix);
     const verify = await fetch(`${baseUrl}/api/v1/audit/verify`, { headers: { authorization: `Bearer ${token}` } });
     const chain = (await verify.json()) as { valid: boolean; entries: number };
+    await sealAudit(admin);
     const seqs = await admin.query<{ gaps: number }>(
       'SELECT (max(seq) - min(seq) + 1 - count(*))::int AS gaps FROM audit_log WHERE organization_id = $1',
       [orgId],

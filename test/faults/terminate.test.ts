@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 import { checkExactlyOnce, checkVersions, runLoad } from './load.ts';
 
 /**
@@ -56,6 +56,7 @@ describe('fault injection: pg_terminate_backend on the app role, repeatedly, und
 
     const once = await checkExactlyOnce(t.admin, report, prefix);
     const verify = await t.request('GET', '/api/v1/audit/verify', { token: t.org.token });
+    await sealAudit(t.admin);
     const seqs = await t.admin.query<{ gaps: number; n: number }>(
       `SELECT (max(seq) - min(seq) + 1 - count(*))::int AS gaps, count(*)::int AS n FROM audit_log WHERE organization_id = $1`,
       [t.org.orgId],

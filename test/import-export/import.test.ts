@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -173,6 +173,7 @@ describe('import: ledger, events and idempotency', () => {
     const csv = ['externalId,lastName', ...Array.from({ length: 30 }, (_, i) => `AUD-${i},Audited ${i}`)].join('\n');
     const res = await importCsv('contacts', csv, '?upsertBy=externalId');
     expect(res.body.rowsInserted).toBe(30);
+    await sealAudit(t.admin);
     const audit = await t.admin.query(
       "SELECT record_id, action, context FROM audit_log WHERE organization_id = $1 AND context->>'importId' = $2 ORDER BY seq",
       [t.org.orgId, res.body.id],
@@ -182,6 +183,7 @@ describe('import: ledger, events and idempotency', () => {
     expect(audit.rows[0].context).toMatchObject({ importId: res.body.id, row: 2, version: 1 });
     const again = await importCsv('contacts', csv.replace('Audited 0', 'Audited zero'), '?upsertBy=externalId');
     expect(again.body).toMatchObject({ rowsUpdated: 1, rowsUnchanged: 29 });
+    await sealAudit(t.admin);
     const upd = await t.admin.query("SELECT action, changes FROM audit_log WHERE context->>'importId' = $1", [again.body.id]);
     expect(upd.rows).toEqual([{ action: 'update', changes: [{ field: 'lastName', old: 'Audited 0', new: 'Audited zero' }] }]);
 

@@ -1,3 +1,4 @@
+import { sealAudit } from '../support/harness.ts';
 import { expect } from 'vitest';
 import type { HttpResult, TestApp } from '../support/harness.ts';
 
@@ -135,6 +136,7 @@ const COUNTED = [
 
 /** Row counts of every table a write could touch (superuser: all tenants, deleted rows included). */
 export async function tableCounts(t: TestApp): Promise<Record<string, number>> {
+  await sealAudit(t.admin);
   const res = await t.admin.query(
     `SELECT ${COUNTED.map((c) => `(SELECT count(*) FROM ${c})::int AS ${c}`).join(', ')},
             (SELECT coalesce(sum(version), 0) FROM accounts)::int AS account_versions`,

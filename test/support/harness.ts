@@ -66,6 +66,17 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * Links every committed audit entry into its organization's chain, as the background sealer
+ * and every audit read do (migrations/0013_audit_sealing.sql): what a test runs before it
+ * reads audit_log directly.
+ */
+export async function sealAudit(admin: pg.Pool): Promise<void> {
+  await admin.query(
+    'SELECT basalt_seal_audit(o.id, 1000000, true) FROM (SELECT DISTINCT organization_id AS id FROM audit_pending ORDER BY 1) o',
+  );
+}
+
 /** One real HTTP request to a Basalt server at baseUrl; JSON bodies parsed. */
 export async function httpRequest<T = any>(
   baseUrl: string,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, errorPaths, expectProblem, MISSING_ID } from '../records/helpers.ts';
-import { startTestApp, type TestApp, type UserFixture } from '../support/harness.ts';
+import { startTestApp, type TestApp, type UserFixture, sealAudit } from '../support/harness.ts';
 
 /** Saved list views: personal, validated against the object's fields, written through the write path. */
 
@@ -51,6 +51,7 @@ describe('saved views: create, list, change, delete', () => {
     expect((await repApi.delete(`/api/v1/views/${id}`, 3)).status).toBe(204);
     expectProblem(await repApi.get(`/api/v1/views/${id}`), 404, 'not_found');
 
+    await sealAudit(t.admin);
     const audit = await t.admin.query("SELECT action FROM audit_log WHERE object = 'views' AND record_id = $1 ORDER BY seq", [id]);
     expect(audit.rows.map((r) => r.action)).toEqual(['create', 'update', 'update', 'delete']);
     const events = await t.admin.query("SELECT type FROM outbox WHERE object = 'views' AND record_id = $1 ORDER BY seq", [id]);

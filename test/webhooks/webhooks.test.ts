@@ -4,7 +4,7 @@ import { type EventPipeline, startEventPipeline } from '../../src/events/pipelin
 import type { Delivery } from '../../src/webhooks/webhooks.service.ts';
 import { verifySignature } from '../../src/webhooks/signature.ts';
 import { backlog, waitFor } from '../events/support.ts';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 import { WebhookTarget } from './target.ts';
 
 let t: TestApp;
@@ -75,6 +75,7 @@ describe('webhook subscriptions API', () => {
     expect(list.body.data.map((w: { id: string }) => w.id)).toContain(created.body.id);
     expect(list.body.data.every((w: Record<string, unknown>) => !('secret' in w))).toBe(true);
 
+    await sealAudit(t.admin);
     const audit = await t.admin.query("SELECT action FROM audit_log WHERE object = 'webhooks' AND record_id = $1", [created.body.id]);
     expect(audit.rows.map((r) => r.action)).toEqual(['create']);
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp, type UserFixture } from '../support/harness.ts';
+import { startTestApp, type TestApp, type UserFixture, sealAudit } from '../support/harness.ts';
 
 let t: TestApp;
 let lisbon: UserFixture;
@@ -30,6 +30,7 @@ const patch = (user: UserFixture, id: string, etag: string, body: Record<string,
 
 async function dbState(id: string) {
   const row = await t.admin.query('SELECT version, next_step, probability FROM opportunities WHERE id = $1', [id]);
+  await sealAudit(t.admin);
   const audits = await t.admin.query(`SELECT count(*)::int AS n FROM audit_log WHERE record_id = $1 AND action = 'update'`, [id]);
   return { ...row.rows[0], updates: audits.rows[0].n as number };
 }

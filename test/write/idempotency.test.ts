@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -90,6 +90,7 @@ describe('Idempotency-Key', () => {
     expect(d2.headers.get('idempotent-replayed')).toBe('true');
     const row = await t.admin.query('SELECT version FROM accounts WHERE id = $1', [acc.body.id]);
     expect(row.rows[0].version).toBe(3);
+    await sealAudit(t.admin);
     expect(await count(`SELECT count(*) AS n FROM audit_log WHERE record_id = $1 AND action IN ('update', 'delete')`, [acc.body.id])).toBe(2);
   });
 

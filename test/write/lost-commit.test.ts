@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool, type PoolClient } from '../../src/db/pool.ts';
 import { buildServer } from '../../src/server.ts';
-import { startTestApp, type TestApp } from '../support/harness.ts';
+import { startTestApp, type TestApp, sealAudit } from '../support/harness.ts';
 
 /**
  * The moment the write path exists for: the COMMIT reached the server (or did not), and
@@ -99,6 +99,7 @@ describe('a COMMIT whose answer was lost', () => {
     expect(await countNamed(name)).toBe(1);
     const row = await t.admin.query('SELECT id FROM accounts WHERE name = $1', [name]);
     expect(res.body.id).toBe(row.rows[0].id);
+    await sealAudit(t.admin);
     const audits = await t.admin.query(`SELECT count(*)::int AS n FROM audit_log WHERE record_id = $1`, [res.body.id]);
     expect(audits.rows[0].n).toBe(1);
   });

@@ -1,0 +1,73 @@
+import type { Pool } from '../db/pool.ts';
+import { BackgroundLoop } from '../events/background-loop.ts';
+import type { Doorbell } from '../events/doorbell.ts';
+import { backoffMs, sleep } from '../write/retry.ts';
+
+/**
+ * Links committed audit entries into their organization's hash chain
+ * (migrations/0013_audit_sealing.sql, docs/decisions/0012-audit-sealing.md). Every node may
+ * run one: a sealer skips an organization another sealer is linking. Woken after commits
+ * that wrote audit entries, and on its poll interval for entries written by other nodes.
+ */
+export class AuditSealer extends BackgroundLoop {
+  private readonly opts: Required<Omit<SealerOptions, 'doorbell' | 'log'>> & Pick<SealerOptions, 'log'>;
+
+  constructor(opts: SealerOptions) {
+    super(opts.doorbell);
+    this.opts = { batchSize: 5000, pollMs: 1000, gatherMs: 20, ...opts };
+  }
+
+  protected async loop(): Promise<void> {
+    while (!this.stopping) {
+      let sealed: number;
+      try {
+        sealed = await sealAll(this.opts.pool, this.opts.batchSize);
+        this.failures = 0;
+      } catch (err) {
+        this.failures += 1;
+        const wait = backoffMs(this.failures, 100, 10_000);
+        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err), attempt: this.failures, retryInMs: wait }, 'audit sealer failed; backing off');
+        await sleep(wait);
+        continue;
+      }
+      if (sealed > 0 || this.stopping) continue;
+      await this.doorbell.wait(this.opts.pollMs);
+      // Let the commits of a burst land, so one seal (one commit of its own) links them all.
+      if (!this.stopping) await sleep(this.opts.gatherMs);
+    }
+  }
+}
+
+export interface SealerOptions {
+  pool: Pool;
+  /** Entries per organization per seal. */
+  batchSize?: number;
+  pollMs?: number;
+  /** After a wake-up, how long to wait for more commits before sealing. */
+  gatherMs?: number;
+  doorbell?: Doorbell;
+  log?: { warn: (obj: object, msg: string) => void };
+}
+
+/** One seal over every organization with pending entries; returns how many were linked. */
+export async function sealAll(pool: Pool, batchSize: number): Promise<number> {
+  const res = await pool.query<{ n: number }>('SELECT basalt_seal_audit_all($1) AS n', [batchSize]);
+  return res.rows[0].n;
+}
+
+/**
+ * Links everything the organization committed so far, waiting for a background sealer that
+ * holds it: what an audit read runs first, so it sees every committed change in the chain.
+ * Bounded (after a very large import the rest is left to the background sealer; the reader
+ * can count what is still pending). Returns how many entries it linked.
+ */
+export async function sealOrganization(pool: Pool, orgId: string, max = 20_000): Promise<number> {
+  let sealed = 0;
+  while (sealed < max) {
+    const step = Math.min(max - sealed, 5000);
+    const res = await pool.query<{ n: number }>('SELECT basalt_seal_audit($1, $2, true) AS n', [orgId, step]);
+    sealed += res.rows[0].n;
+    if (res.rows[0].n < step) break;
+  }
+  return sealed;
+}
