@@ -22,6 +22,8 @@ interface LiveKey {
   privateJwk: JWK;
   signUntil: Date;
   verifyUntil: Date;
+  /** Imported once per loaded key: importing a JWK costs more CPU than verifying a signature. */
+  imported?: { verify?: ReturnType<typeof importJWK>; sign?: ReturnType<typeof importJWK> };
 }
 
 /**
@@ -124,7 +126,9 @@ export class KeyStore {
       key = this.current();
     }
     if (!key) throw new Error('no signing key');
-    const privateKey = await importJWK(key.privateJwk, ALG);
+    key.imported ??= {};
+    key.imported.sign ??= importJWK(key.privateJwk, ALG);
+    const privateKey = await key.imported.sign;
     return new SignJWT({ ...claims, typ })
       .setProtectedHeader({ alg: ALG, kid: key.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
@@ -145,7 +149,9 @@ export class KeyStore {
             key = this.keys.find((k) => k.kid === header.kid);
           }
           if (!key || key.verifyUntil.getTime() < Date.now()) throw new Error('unknown key');
-          return importJWK(key.publicJwk, ALG);
+          key.imported ??= {};
+          key.imported.verify ??= importJWK(key.publicJwk, ALG);
+          return key.imported.verify;
         },
         { issuer: ISSUER, algorithms: [ALG] },
       );

@@ -69,8 +69,13 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/**
+ * A string as an SQL literal, safe whatever standard_conforming_strings says: with a
+ * backslash inside, an escape string (E'…') with backslashes doubled, as quote_literal does.
+ */
 export function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
+  const quoted = value.replaceAll("'", "''");
+  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
 }
 
 /** Runs fn in a plain transaction (no tenant scope: global tables such as signing keys). */

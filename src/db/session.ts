@@ -30,6 +30,25 @@ export function tenantMetadata(client: PoolClient): TenantMetadata | undefined {
  */
 const METADATA_VERSION_SQL = 'SELECT metadata_version FROM organizations WHERE id = basalt_org()';
 
+/** The message that opens a tenant transaction: BEGIN, the tenant settings, the organization's metadata version. */
+export function openTenantSql(actor: Parameters<typeof beginSql>[0], readOnly = false): string {
+  return `${beginSql(actor, readOnly)}; ${METADATA_VERSION_SQL}`;
+}
+
+/** Keeps the metadata version the opening message read (its third result) while the transaction runs. */
+export function rememberTenantMetadata(client: PoolClient, pool: Pool, orgId: string, opened: QueryResult[]): void {
+  const version = opened[2]?.rows[0]?.metadata_version as string | undefined;
+  if (version !== undefined && version !== null) openTransactions.set(client, { pool, orgId, version: String(version) });
+}
+
+/**
+ * Forgets it: when the transaction ends, and in a transaction about to change the
+ * organization's fields (what it reads next must come from the database, not the cache).
+ */
+export function forgetTenantMetadata(client: PoolClient): void {
+  openTransactions.delete(client);
+}
+
 /**
  * Opens a tenant transaction in one round trip: BEGIN and the per-transaction settings
  * that row-level security reads (organization, user, team, scope). Values are UUIDs or
@@ -88,11 +107,10 @@ async function tenantTransaction<T>(
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    const opened = (await client.query(`${beginSql(actor, readOnly)}; ${METADATA_VERSION_SQL}`)) as unknown as QueryResult[];
-    const version = opened[2]?.rows[0]?.metadata_version as string | undefined;
-    if (version !== undefined && version !== null) openTransactions.set(client, { pool, orgId: actor.orgId, version: String(version) });
+    const opened = (await client.query(openTenantSql(actor, readOnly))) as unknown as QueryResult[];
+    rememberTenantMetadata(client, pool, actor.orgId, opened);
     const result = await fn(client);
-    openTransactions.delete(client);
+    forgetTenantMetadata(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
@@ -106,7 +124,7 @@ async function tenantTransaction<T>(
     }
     throw err;
   } finally {
-    openTransactions.delete(client);
+    forgetTenantMetadata(client);
     client.release(broken);
   }
 }

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Actor } from '../auth/actor.ts';
 import { can, OBJECT_PERMISSIONS, requireAdmin } from '../auth/permissions.ts';
 import type { Pool } from '../db/pool.ts';
-import { withTenant } from '../db/session.ts';
+import { forgetTenantMetadata, withTenant } from '../db/session.ts';
 import { AppError, type FieldError, validationError } from '../http/errors.ts';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType, type FieldType, type Json, opsFor } from '../objects/field-types.ts';
 import { isObjectName, loadAllObjects, loadObject, objectDef, type ResolvedObject } from '../objects/registry.ts';
@@ -124,6 +124,9 @@ export async function createCustomField(deps: RecordsDeps, ctx: RequestCtx, obje
   return write(deps, ctx, `POST /metadata/objects/${object}/fields`, body, async (tx) => {
     // Serialise field creation per organization and object, so names stay unique without races.
     await tx.client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [`${tx.actor.orgId}/fields/${object}`]);
+    // This transaction changes the fields: read them from the database from here on, not
+    // from the cache the write path's metadata version would select.
+    forgetTenantMetadata(tx.client);
     const obj = await loadObject(tx.client, object);
     if (obj.fields.has(field.name) || field.name === 'custom') {
       throw new AppError('already_exists', `${object} already has a field named "${field.name}".`, [{ path: '/name', message: 'is taken' }]);

@@ -139,9 +139,10 @@ function resolvedFrom(entry: OrgFields, def: ObjectDef): ResolvedObject {
 
 /**
  * Loads one object with the organization's custom fields (inside a tenant transaction).
- * In a transaction opened by withTenant, from the cache when the organization's metadata
- * version matches; elsewhere (the write path, which may change fields itself) from the
- * database. The result is shared: callers must not modify it.
+ * In a transaction opened by withTenant or the write path, from the cache when the
+ * organization's metadata version matches; from the database in a transaction that said it
+ * changes fields (forgetTenantMetadata) and elsewhere. The result is shared: callers must
+ * not modify it.
  */
 export async function loadObject(client: PoolClient, name: string): Promise<ResolvedObject> {
   const def = objectDef(name);

@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
+import type { QueryResult } from 'pg';
 import { type AuditEntry, canonicalJson, canonicalWithoutSeq } from '../audit/chain.ts';
 import { type Actor, callerId } from '../auth/actor.ts';
 import { type Pool, type PoolClient, quoteLiteral } from '../db/pool.ts';
 import { CommitNotReplicated, replicatedCommit } from '../db/sync-commit.ts';
-import { beginSql } from '../db/session.ts';
+import { beginSql, forgetTenantMetadata, openTenantSql, rememberTenantMetadata } from '../db/session.ts';
 import { AppError } from '../http/errors.ts';
 import type { Json } from '../objects/field-types.ts';
 import { backoffMs, isConnectionError, isRetryable, sleep, sqlState } from './retry.ts';
@@ -212,9 +213,14 @@ async function attemptOnce(
   state: { attempt: number; commitUncertain: boolean },
   markCommitting: () => void,
 ): Promise<Omit<WriteResult, 'attempts'>> {
-  await client.query(beginSql(req.actor));
-  if (req.idempotencyKey !== undefined || state.commitUncertain) {
-    const receipt = await claimKey(client, req, caller, key, state.attempt);
+  const claiming = req.idempotencyKey !== undefined || state.commitUncertain;
+  // One message: BEGIN with the tenant settings, the organization's metadata version (so the
+  // work may use the cached custom fields) and, for a keyed write, the key's claim.
+  const open = openTenantSql(req.actor);
+  const opened = (await client.query(claiming ? `${open}; ${claimKeySql(req.actor.orgId, caller, key)}` : open)) as unknown as QueryResult[];
+  rememberTenantMetadata(client, deps.pool, req.actor.orgId, opened);
+  try {
+    const receipt = claiming ? claimOutcome(opened, state.attempt) : undefined;
     if (receipt) {
       if (receipt.request_hash !== req.requestFingerprint) {
         await client.query('ROLLBACK');
@@ -226,89 +232,80 @@ async function attemptOnce(
       // A receipt found after our own lost COMMIT is our own write, not a client's replay.
       return { ...fromReceipt(receipt), replayed: !state.commitUncertain };
     }
-  }
 
-  const tx = new Tx(client, req.actor, req.requestId, new Date().toISOString());
-  const response = await work(tx);
-  const appendAudit = await recordLedger(client, tx, req, caller, key, response);
-  markCommitting();
-  // The audit entries travel with COMMIT in one message; they are linked into the chain
-  // after the commit, by a sealer (migrations/0013_audit_sealing.sql), so writers of one
-  // organization never wait for each other's commit to be flushed.
-  await commitReplicated(client, appendAudit ? `${appendAudit}; COMMIT` : 'COMMIT');
-  if (tx.events.length || tx.audits.length) {
-    try {
-      deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
-    } catch (err) {
-      // Committed is committed: a consumer's failure must not turn the answer into an error.
-      deps.log?.warn({ err, requestId: req.requestId }, 'in-process event consumer failed');
+    const tx = new Tx(client, req.actor, req.requestId, new Date().toISOString());
+    const response = await work(tx);
+    const ledger = ledgerSql(tx, req, caller, key, response);
+    markCommitting();
+    // The outbox events, the write receipt and the audit entries travel with COMMIT in one
+    // message. The entries are linked into the chain after the commit, by a sealer
+    // (migrations/0013_audit_sealing.sql), so writers of one organization never wait for
+    // each other's commit to be flushed.
+    await commitReplicated(client, `${ledger}; COMMIT`);
+    if (tx.events.length || tx.audits.length) {
+      try {
+        deps.onCommitted?.(tx.events.map((e) => ({ id: e.id, type: e.type })));
+      } catch (err) {
+        // Committed is committed: a consumer's failure must not turn the answer into an error.
+        deps.log?.warn({ err, requestId: req.requestId }, 'in-process event consumer failed');
+      }
     }
+    return { ...response, replayed: false };
+  } finally {
+    forgetTenantMetadata(client);
   }
-  return { ...response, replayed: false };
 }
 
 /**
- * Takes the key's transaction-scoped lock, then reads the receipt in a separate statement:
- * in READ COMMITTED each statement gets a fresh snapshot, so a receipt committed by the
- * transaction that held the lock just before us is visible. (Reading it in the same
- * statement as the lock used a snapshot taken before the lock was granted.)
+ * Takes the key's transaction-scoped lock, then reads the receipt in a separate statement of
+ * the same message: in READ COMMITTED each statement gets a fresh snapshot, so a receipt
+ * committed by the transaction that held the lock just before us is visible. (Reading it in
+ * the same statement as the lock used a snapshot taken before the lock was granted.) Values
+ * are inlined as quoted literals so the statements can travel with BEGIN.
  */
-async function claimKey(client: PoolClient, req: WriteRequest, caller: string, key: string, attempt: number): Promise<Receipt | undefined> {
-  const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked', [
-    `${req.actor.orgId}/${caller}/${key}`,
-  ]);
-  if (!lock.rows[0].locked) {
+function claimKeySql(orgId: string, caller: string, key: string): string {
+  return (
+    `SELECT pg_try_advisory_xact_lock(hashtextextended(${quoteLiteral(`${orgId}/${caller}/${key}`)}, 0)) AS locked; ` +
+    `SELECT request_hash, status_code, response_body, response_headers FROM write_receipts WHERE caller_id = ${quoteLiteral(caller)} AND key = ${quoteLiteral(key)}`
+  );
+}
+
+/** The claim's answer: the stored receipt, none (go ahead), or the key is busy. */
+function claimOutcome(results: QueryResult[], attempt: number): Receipt | undefined {
+  const locked = results[results.length - 2]?.rows[0]?.locked;
+  if (locked !== true) {
     if (attempt > 1) throw new OwnAttemptStillRunning();
     throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', undefined, undefined, {
       'Retry-After': '1',
     });
   }
-  const res = await client.query<Receipt>(
-    'SELECT request_hash, status_code, response_body, response_headers FROM write_receipts WHERE caller_id = $1 AND key = $2',
-    [caller, key],
-  );
-  return res.rows[0];
+  return results[results.length - 1]?.rows[0] as Receipt | undefined;
 }
 
 /**
- * Writes the outbox events and the receipt, and returns the statement that appends the
- * audit entries to the organization's chain (sent with COMMIT by the caller): the chain head
- * is locked only while that message runs, so concurrent writers of one organization queue
- * for the database's time, not for their whole transaction or this process's.
+ * The statements that write the outbox events, the receipt and the audit entries, sent with
+ * COMMIT by the caller. Values are inlined as quoted literals (ids are checked UUIDs, the rest
+ * strings and JSON) so they can travel in one simple-query message with COMMIT.
  */
-async function recordLedger(
-  client: PoolClient,
-  tx: Tx,
-  req: WriteRequest,
-  caller: string,
-  key: string,
-  response: WriteResponse,
-): Promise<string | undefined> {
-  const org = req.actor.orgId;
-  await client.query(
-    `WITH ev AS (
+function ledgerSql(tx: Tx, req: WriteRequest, caller: string, key: string, response: WriteResponse): string {
+  const org = quoteLiteral(req.actor.orgId);
+  const requestId = quoteLiteral(req.requestId);
+  const events = quoteLiteral(
+    JSON.stringify(tx.events.map((e, ord) => ({ id: e.id, type: e.type, object: e.object, record_id: e.recordId, payload: e.payload, ord }))),
+  );
+  const ttl = quoteLiteral(req.idempotencyKey === undefined ? SERVER_KEY_TTL : CLIENT_KEY_TTL);
+  const ledger = `WITH ev AS (
        INSERT INTO outbox (id, organization_id, type, object, record_id, payload, request_id)
-       SELECT e.id, $1, e.type, e.object, e.record_id, e.payload, $2
-       FROM jsonb_to_recordset($3::jsonb) AS e(id uuid, type text, object text, record_id uuid, payload jsonb, ord integer)
+       SELECT e.id, ${org}::uuid, e.type, e.object, e.record_id, e.payload, ${requestId}::text
+       FROM jsonb_to_recordset(${events}::jsonb) AS e(id uuid, type text, object text, record_id uuid, payload jsonb, ord integer)
        ORDER BY e.ord
      )
      INSERT INTO write_receipts (organization_id, caller_id, key, request_hash, request_id, status_code,
                                  response_body, response_headers, expires_at)
-     VALUES ($1, $4, $5, $6, $2, $7, $8, $9, now() + $10::interval)`,
-    [
-      org,
-      req.requestId,
-      JSON.stringify(tx.events.map((e, ord) => ({ id: e.id, type: e.type, object: e.object, record_id: e.recordId, payload: e.payload, ord }))),
-      caller,
-      key,
-      req.requestFingerprint,
-      response.status,
-      JSON.stringify(response.body ?? null),
-      JSON.stringify(response.headers ?? {}),
-      req.idempotencyKey === undefined ? SERVER_KEY_TTL : CLIENT_KEY_TTL,
-    ],
-  );
-  if (tx.audits.length === 0) return undefined;
+     VALUES (${org}::uuid, ${quoteLiteral(caller)}, ${quoteLiteral(key)}, ${quoteLiteral(req.requestFingerprint)}, ${requestId},
+             ${Number(response.status)}, ${quoteLiteral(JSON.stringify(response.body ?? null))}::jsonb,
+             ${quoteLiteral(JSON.stringify(response.headers ?? {}))}::jsonb, now() + ${ttl}::interval)`;
+  if (tx.audits.length === 0) return ledger;
   // Each entry's canonical JSON without its seq: the sealer assigns seq and links the hash
   // under the chain head's lock (migrations/0013_audit_sealing.sql).
   const entries = tx.audits.map((a) => {
@@ -326,9 +323,7 @@ async function recordLedger(
     };
     return { ...entry, body: canonicalWithoutSeq(entry) };
   });
-  // Inlined as literals (quoted; the organization id is a checked UUID) so the statement can
-  // travel with COMMIT in one simple-query message.
-  return `SELECT basalt_append_audit(${quoteLiteral(org)}::uuid, ${quoteLiteral(JSON.stringify(entries))}::jsonb)`;
+  return `${ledger}; SELECT basalt_append_audit(${org}::uuid, ${quoteLiteral(JSON.stringify(entries))}::jsonb)`;
 }
 
 /** A no-op write to a receipt: its COMMIT must replicate before the receipt may answer. */
