@@ -341,6 +341,8 @@ class BatchRunner {
         idempotencyKey: `import:${this.importId}:${batch}`,
         requestFingerprint: fingerprint('POST', `/imports/${this.importId}/batches/${batch}`, { read }),
         deadlineAt: Date.now() + this.deps.writeDeadlineMs,
+        // Thousands of entries per batch: linked in the batch's own transaction (see WriteRequest).
+        auditLinking: 'in-transaction',
       },
       async (tx) => ({
         status: 200,

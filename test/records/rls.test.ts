@@ -87,8 +87,15 @@ describe('row-level security for the application role', () => {
     });
   });
 
-  it('cannot UPDATE, DELETE or TRUNCATE the audit log, nor DELETE records', async () => {
-    for (const sql of ['UPDATE audit_log SET action = action', 'DELETE FROM audit_log', 'TRUNCATE audit_log', 'DELETE FROM contacts']) {
+  it('cannot INSERT, UPDATE, DELETE or TRUNCATE the audit log (only its linking functions write it), nor DELETE records', async () => {
+    for (const sql of [
+      'UPDATE audit_log SET action = action',
+      'DELETE FROM audit_log',
+      'TRUNCATE audit_log',
+      'DELETE FROM contacts',
+      // Linking entries in the transaction is for the session's own organization only.
+      `SELECT basalt_append_audit_linked('${orgB.orgId}', '[]')`,
+    ]) {
       await asApp(beginSql({ orgId: orgA.orgId }), async (q) => {
         await expect(q(sql), sql).rejects.toMatchObject({ code: '42501' });
       });
@@ -97,7 +104,7 @@ describe('row-level security for the application role', () => {
       q(`SELECT has_table_privilege('audit_log', 'UPDATE') AS u, has_table_privilege('audit_log', 'DELETE') AS d,
                 has_table_privilege('audit_log', 'TRUNCATE') AS tr, has_table_privilege('audit_log', 'INSERT') AS i`),
     );
-    expect(priv).toEqual({ u: false, d: false, tr: false, i: true });
+    expect(priv).toEqual({ u: false, d: false, tr: false, i: false });
   });
 
   it('owns no table, is no superuser and cannot bypass RLS (nor can any role it belongs to)', async () => {
