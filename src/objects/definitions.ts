@@ -238,6 +238,15 @@ export const STANDARD_OBJECTS: readonly ObjectDef[] = [
   },
 ];
 
+const snakeCase = new Map<string, string>();
+
+/** The column of a standard field (camelCase name → snake_case unless declared). Called per row and field: memoized. */
 export function columnOf(field: FieldDef): string {
-  return field.column ?? field.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  if (field.column) return field.column;
+  let column = snakeCase.get(field.name);
+  if (column === undefined) {
+    column = field.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    snakeCase.set(field.name, column);
+  }
+  return column;
 }

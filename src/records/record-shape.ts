@@ -10,13 +10,21 @@ export type ApiRecord = Record<string, Json>;
 /** A database row as the API shows it: camelCase, custom fields flattened, exact decimals. */
 export function toApiRecord(obj: ResolvedObject, row: Record<string, unknown>, only?: Set<string>): ApiRecord {
   const out: ApiRecord = {};
-  const custom = (row.custom ?? {}) as Record<string, Json>;
   for (const f of obj.fields.values()) {
     if (only && !only.has(f.name)) continue;
-    // hasOwn: a custom field may be named like an Object.prototype member ("constructor").
-    out[f.name] = f.custom ? (Object.hasOwn(custom, f.name) ? custom[f.name] : null) : fromColumn(row[columnOf(f)]);
+    out[f.name] = fieldValue(f, row);
   }
   return out;
+}
+
+/** One field of a database row as the API shows it. */
+export function fieldValue(f: ResolvedField, row: Record<string, unknown>): Json {
+  if (f.custom) {
+    const custom = (row.custom ?? {}) as Record<string, Json>;
+    // hasOwn: a custom field may be named like an Object.prototype member ("constructor").
+    return Object.hasOwn(custom, f.name) ? custom[f.name] : null;
+  }
+  return fromColumn(row[columnOf(f)]);
 }
 
 function fromColumn(v: unknown): Json {
