@@ -247,7 +247,7 @@ async function attemptOnce(
     // The outbox events, the write receipt and the audit entries travel with COMMIT in one
     // message. The entries are linked into the chain after the commit, by a sealer
     // (migrations/0013_audit_sealing.sql), so writers of one organization never wait for
-    // each other's commit to be flushed.
+    // each other's commit to be flushed (bulk batches link theirs here: auditLinking).
     await commitReplicated(client, `${ledger}; COMMIT`);
     if (tx.events.length || tx.audits.length) {
       try {
