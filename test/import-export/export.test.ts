@@ -50,6 +50,20 @@ describe('export', () => {
     expect(lines[0]).toEqual(api.body);
   });
 
+  it('writes timestamps exactly as the JSON API does (microseconds truncated to milliseconds)', async () => {
+    const created = await t.request('POST', '/api/v1/contacts', { token: t.org.token, body: { lastName: 'Microsecond Export' } });
+    expect(created.status).toBe(201);
+    await t.admin.query("UPDATE contacts SET updated_at = '2026-01-01 23:59:59.999999+00' WHERE id = $1", [created.body.id]);
+    const api = await t.request('GET', `/api/v1/contacts/${created.body.id}`, { token: t.org.token });
+    expect(api.body.updatedAt).toBe('2026-01-01T23:59:59.999Z');
+    const ndjson = await t.request('GET', '/api/v1/contacts/export?format=ndjson&filter[lastName][eq]=Microsecond%20Export', { token: t.org.token });
+    expect(JSON.parse(ndjson.text.trim())).toEqual(api.body);
+    const csv = await t.request('GET', '/api/v1/contacts/export?fields=id,createdAt,updatedAt&filter[lastName][eq]=Microsecond%20Export', { token: t.org.token });
+    const [header, line] = csv.text.trim().split('\r\n').map((l) => l.split(','));
+    const cell = (name: string) => line[header.indexOf(name)];
+    expect([cell('createdAt'), cell('updatedAt')]).toEqual([api.body.createdAt, api.body.updatedAt]);
+  });
+
   it('escapes cells a spreadsheet would run as formulas, and quotes separators', async () => {
     const made = await t.request('POST', '/api/v1/contacts', {
       token: t.org.token,
