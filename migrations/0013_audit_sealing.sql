@@ -157,7 +157,13 @@ BEGIN
     )
     SELECT id FROM orgs WHERE id IS NOT NULL
   LOOP
-    v_total := v_total + basalt_seal_audit(v_org, p_max, false);
+    -- One organization whose entries cannot be linked must not stop the others' (each in a
+    -- subtransaction; the failure goes to the server log and is retried on the next round).
+    BEGIN
+      v_total := v_total + basalt_seal_audit(v_org, p_max, false);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'audit entries of organization % could not be linked: %', v_org, SQLERRM;
+    END;
   END LOOP;
   RETURN v_total;
 END

@@ -1,7 +1,7 @@
 import type { Pool } from '../db/pool.ts';
 import { BackgroundLoop } from '../events/background-loop.ts';
 import type { Doorbell } from '../events/doorbell.ts';
-import { backoffMs, sleep } from '../write/retry.ts';
+import { backoffMs, isConnectionError, sleep } from '../write/retry.ts';
 
 /**
  * Links committed audit entries into their organization's hash chain
@@ -65,9 +65,17 @@ export async function sealOrganization(pool: Pool, orgId: string, max = 20_000):
   let sealed = 0;
   while (sealed < max) {
     const step = Math.min(max - sealed, 5000);
-    const res = await pool.query<{ n: number }>('SELECT basalt_seal_audit($1, $2, true) AS n', [orgId, step]);
-    sealed += res.rows[0].n;
-    if (res.rows[0].n < step) break;
+    let n: number;
+    try {
+      n = (await pool.query<{ n: number }>('SELECT basalt_seal_audit($1, $2, true) AS n', [orgId, step])).rows[0].n;
+    } catch (err) {
+      // The read still answers with what is linked (verify counts the rest as pending); an
+      // unreachable database fails the read itself a moment later.
+      if (isConnectionError(err)) throw err;
+      break;
+    }
+    sealed += n;
+    if (n < step) break;
   }
   return sealed;
 }

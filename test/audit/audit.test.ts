@@ -257,6 +257,28 @@ describe('audit chain integrity', () => {
     }
   });
 
+  it('one organization whose pending entry cannot be linked does not stop the others', async () => {
+    const [broken, healthy] = [await t.createOrg('Poisoned Org'), await t.createOrg('Healthy Org')];
+    await createAccount(broken, 'Before the bad entry');
+    await t.admin.query(`INSERT INTO audit_pending (organization_id, entry) VALUES ($1, '{"id": "not-a-uuid", "body": "{}"}')`, [broken.orgId]);
+    await createAccount(healthy, 'Linked anyway');
+    const pending = async (orgId: string) =>
+      Number((await t.admin.query('SELECT count(*) AS n FROM audit_pending WHERE organization_id = $1', [orgId])).rows[0].n);
+    const sealer = new AuditSealer({ pool: t.pool, pollMs: 50 }).start();
+    try {
+      await expect.poll(() => pending(healthy.orgId), { timeout: 10_000, interval: 50 }).toBe(0);
+    } finally {
+      await sealer.stop();
+    }
+    // The broken organization keeps its entries (nothing is dropped), the other is linked;
+    // its audit reads still answer, counting what could not be linked as pending.
+    expect(await pending(broken.orgId)).toBe(2);
+    expect(await verify(broken)).toMatchObject({ valid: true, entries: 0, pending: 2 });
+    await t.admin.query('DELETE FROM audit_pending WHERE organization_id = $1 AND entry->>\'id\' = \'not-a-uuid\'', [broken.orgId]);
+    expect(await verify(healthy)).toMatchObject({ valid: true, entries: 1, pending: 0 });
+    expect(await verify(broken)).toMatchObject({ valid: true, entries: 1, pending: 0 });
+  });
+
   it('many concurrent writers in one organization keep one unbroken chain', async () => {
     const org = await t.createOrg('Busy Org');
     const users = [await t.createUser(org.orgId, 'rep'), await t.createUser(org.orgId, 'manager'), { token: org.token }];
