@@ -6,6 +6,8 @@ const ALG = 'EdDSA';
 // One node at a time decides whether a new signing key is needed.
 const SIGNING_KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('basalt-signing-key', 0))";
 const ISSUER = 'basalt';
+/** Verified tokens remembered per node (see KeyStore.verified): a few MB at most. */
+const VERIFIED_TOKENS_MAX = 10_000;
 
 export interface AccessClaims extends JWTPayload {
   sub: string;
@@ -137,8 +139,23 @@ export class KeyStore {
       .sign(privateKey);
   }
 
+  /**
+   * Tokens whose signature this node has verified, until they expire: the same token string
+   * always verifies the same way, so a repeat skips the signature check (the largest part of
+   * authenticating a request). Its expiry and its key's validity are checked on every use.
+   */
+  private readonly verified = new Map<string, { payload: JWTPayload; kid: string; expiresAt: number }>();
+
   /** Verifies a token of the given typ; undefined for any invalid, expired or other-typ token. */
   async verifyToken(typ: string, token: string): Promise<JWTPayload | undefined> {
+    const now = Date.now();
+    const hit = this.verified.get(token);
+    if (hit) {
+      const key = this.keys.find((k) => k.kid === hit.kid);
+      if (hit.expiresAt > now && key && key.verifyUntil.getTime() >= now) return hit.payload.typ === typ ? hit.payload : undefined;
+      this.verified.delete(token);
+    }
+    let kid: string | undefined;
     try {
       const { payload } = await jwtVerify(
         token,
@@ -149,12 +166,18 @@ export class KeyStore {
             key = this.keys.find((k) => k.kid === header.kid);
           }
           if (!key || key.verifyUntil.getTime() < Date.now()) throw new Error('unknown key');
+          kid = key.kid;
           key.imported ??= {};
           key.imported.verify ??= importJWK(key.publicJwk, ALG);
           return key.imported.verify;
         },
         { issuer: ISSUER, algorithms: [ALG] },
       );
+      if (kid !== undefined && typeof payload.exp === 'number') {
+        // Bounded: the oldest entry goes first (a Map iterates in insertion order).
+        if (this.verified.size >= VERIFIED_TOKENS_MAX) this.verified.delete(this.verified.keys().next().value as string);
+        this.verified.set(token, { payload: Object.freeze(payload), kid, expiresAt: payload.exp * 1000 });
+      }
       return payload.typ === typ ? payload : undefined;
     } catch {
       return undefined;

@@ -123,13 +123,23 @@ describe('signing key rotation', () => {
     expect(await otherNode.verify(after.accessToken)).toMatchObject({ sub: t.org.adminId });
   });
 
-  it('stops verifying a key past verify_until', async () => {
+  it('stops verifying a key past verify_until (also for a token it has verified before)', async () => {
     const s = await signIn();
+    expect((await t.request('GET', '/api/v1/auth/me', { token: s.accessToken })).status).toBe(200);
     const kid = JSON.parse(Buffer.from(s.accessToken.split('.')[0], 'base64url').toString()).kid;
     await t.server.keys.rotate();
     await t.admin.query("UPDATE signing_keys SET verify_until = now() - interval '1 second', sign_until = now() - interval '1 second' WHERE kid = $1", [kid]);
     await t.server.keys.reload();
     expect((await t.request('GET', '/api/v1/auth/me', { token: s.accessToken })).status).toBe(401);
+  });
+
+  it('refuses an access token once it expires, even one it has verified before', async () => {
+    const s = await signIn();
+    const { iat: _iat, exp: _exp, iss: _iss, typ: _typ, ...claims } = JSON.parse(Buffer.from(s.accessToken.split('.')[1], 'base64url').toString());
+    const shortLived = await t.server.keys.signToken('access', claims, 1);
+    expect((await t.request('GET', '/api/v1/auth/me', { token: shortLived })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await t.request('GET', '/api/v1/auth/me', { token: shortLived })).status).toBe(401);
   });
 
   it('never accepts a token of another kind as an access token', async () => {
