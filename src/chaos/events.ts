@@ -5,6 +5,19 @@ import { STREAM } from '../cluster/topology.ts';
 
 /** Message ids (Nats-Msg-Id) in the stream on subjects matching `filter`, with their counts. */
 export async function streamIds(servers: string[], filter: string): Promise<Map<string, number>> {
+  // Right after a fault the stream may still be electing a leader or catching a restarted
+  // node up: a read that times out is tried again (the whole read: counts start from zero).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readStreamIds(servers, filter);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+async function readStreamIds(servers: string[], filter: string): Promise<Map<string, number>> {
   const nc = await connect({ servers, timeout: 3000 });
   const counts = new Map<string, number>();
   try {

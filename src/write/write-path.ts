@@ -224,10 +224,16 @@ async function attemptOnce(
   // One message: BEGIN with the tenant settings, the organization's metadata version (so the
   // work may use the cached custom fields) and, for a keyed write, the key's claim.
   const open = openTenantSql(req.actor);
-  const opened = (await client.query(claiming ? `${open}; ${claimKeySql(req.actor.orgId, caller, key)}` : open)) as unknown as QueryResult[];
+  let opened: QueryResult[];
+  try {
+    opened = (await client.query(claiming ? `${open}; ${claimKeySql(req.actor.orgId, caller, key)}` : open)) as unknown as QueryResult[];
+  } catch (err) {
+    if (claiming && sqlState(err) === '55P03') throw keyBusy(state.attempt); // lock_not_available
+    throw err;
+  }
   rememberTenantMetadata(client, deps.pool, req.actor.orgId, opened);
   try {
-    const receipt = claiming ? claimOutcome(opened, state.attempt) : undefined;
+    const receipt = claiming ? claimOutcome(opened) : undefined;
     if (receipt) {
       if (receipt.request_hash !== req.requestFingerprint) {
         await client.query('ROLLBACK');
@@ -264,29 +270,38 @@ async function attemptOnce(
 }
 
 /**
- * Takes the key's transaction-scoped lock, then reads the receipt in a separate statement of
- * the same message: in READ COMMITTED each statement gets a fresh snapshot, so a receipt
- * committed by the transaction that held the lock just before us is visible. (Reading it in
- * the same statement as the lock used a snapshot taken before the lock was granted.) Values
- * are inlined as quoted literals so the statements can travel with BEGIN.
+ * Takes the key's transaction-scoped lock, waiting at most KEY_LOCK_WAIT for it, then reads
+ * the receipt in a separate statement of the same message: in READ COMMITTED each statement
+ * gets a fresh snapshot, so a receipt committed by the transaction that held the lock just
+ * before us is visible. (Reading it in the same statement as the lock used a snapshot taken
+ * before the lock was granted.) The short wait covers a holder that is already gone: an api
+ * node killed mid-request, whose transaction the database ends a moment later while the
+ * load balancer has already retried the request elsewhere. Values are inlined as quoted
+ * literals so the statements can travel with BEGIN.
  */
 function claimKeySql(orgId: string, caller: string, key: string): string {
   return (
-    `SELECT pg_try_advisory_xact_lock(hashtextextended(${quoteLiteral(`${orgId}/${caller}/${key}`)}, 0)) AS locked; ` +
+    `SET LOCAL lock_timeout = '${KEY_LOCK_WAIT}'; ` +
+    `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`${orgId}/${caller}/${key}`)}, 0)); ` +
+    'SET LOCAL lock_timeout = DEFAULT; ' +
     `SELECT request_hash, status_code, response_body, response_headers FROM write_receipts WHERE caller_id = ${quoteLiteral(caller)} AND key = ${quoteLiteral(key)}`
   );
 }
 
-/** The claim's answer: the stored receipt, none (go ahead), or the key is busy. */
-function claimOutcome(results: QueryResult[], attempt: number): Receipt | undefined {
-  const locked = results[results.length - 2]?.rows[0]?.locked;
-  if (locked !== true) {
-    if (attempt > 1) throw new OwnAttemptStillRunning();
-    throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', undefined, undefined, {
-      'Retry-After': '1',
-    });
-  }
+/** How long a keyed write waits for another transaction holding its key. */
+const KEY_LOCK_WAIT = '250ms';
+
+/** The claim's answer: the stored receipt, or none (go ahead). */
+function claimOutcome(results: QueryResult[]): Receipt | undefined {
   return results[results.length - 1]?.rows[0] as Receipt | undefined;
+}
+
+/** The key is still held after the wait: another request with it is running (409), or our own earlier attempt still is. */
+function keyBusy(attempt: number): Error {
+  if (attempt > 1) return new OwnAttemptStillRunning();
+  return new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', undefined, undefined, {
+    'Retry-After': '1',
+  });
 }
 
 /**
