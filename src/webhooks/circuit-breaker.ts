@@ -15,6 +15,12 @@ interface Circuit {
 
 export class CircuitBreakers {
   private readonly circuits = new Map<string, Circuit>();
+  /**
+   * Bumped whenever an endpoint's circuit opens or closes. An attempt carries the generation
+   * it started in, and its outcome counts only in that generation: a request that hung past
+   * a recovery (or began before an outage was detected) says nothing about the endpoint now.
+   */
+  private readonly generations = new Map<string, number>();
   private readonly threshold: number;
   private readonly cooldownMs: number;
   private readonly now: () => number;
@@ -57,15 +63,27 @@ export class CircuitBreakers {
     return Math.max(this.circuits.get(key)?.openUntil ?? 0, this.now());
   }
 
-  success(key: string): void {
-    this.circuits.delete(key);
+  /** The generation an attempt starting now belongs to (pass it to success/failure). */
+  generation(key: string): number {
+    return this.generations.get(key) ?? 0;
   }
 
-  failure(key: string): void {
+  success(key: string, generation = this.generation(key)): void {
+    if (generation !== this.generation(key)) return;
+    const c = this.circuits.get(key);
+    if (!c) return;
+    this.circuits.delete(key);
+    if (c.failures >= this.threshold) this.generations.set(key, generation + 1);
+  }
+
+  failure(key: string, generation = this.generation(key)): void {
+    if (generation !== this.generation(key)) return;
     const c = this.circuits.get(key) ?? { failures: 0, openUntil: 0, probing: false };
+    const wasOpen = c.failures >= this.threshold;
     c.failures += 1;
     c.probing = false;
     if (c.failures >= this.threshold) c.openUntil = this.now() + this.cooldownMs;
     this.circuits.set(key, c);
+    if (!wasOpen && c.failures >= this.threshold) this.generations.set(key, generation + 1);
   }
 }

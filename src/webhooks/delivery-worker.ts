@@ -136,9 +136,10 @@ export class DeliveryWorker extends BackgroundLoop {
   }
 
   private async deliver(job: Job): Promise<void> {
+    const generation = this.breakers.generation(job.subscription_id);
     const outcome = await this.send(job);
-    if (outcome.ok) this.breakers.success(job.subscription_id);
-    else this.breakers.failure(job.subscription_id);
+    if (outcome.ok) this.breakers.success(job.subscription_id, generation);
+    else this.breakers.failure(job.subscription_id, generation);
     await this.record(job, outcome);
   }
 

@@ -70,6 +70,30 @@ describe('circuit breaker per endpoint', () => {
     expect(b.state('x')).toBe('closed');
   });
 
+  it('unit: an attempt that started before the circuit opened or closed does not move it', () => {
+    let now = 0;
+    const b = new CircuitBreakers({ threshold: 2, cooldownMs: 1000, now: () => now });
+    const before = b.generation('x'); // a request that will hang through everything below
+    b.failure('x');
+    b.failure('x');
+    expect(b.state('x')).toBe('open');
+    b.success('x', before); // it answers late, while the circuit is open: no news about now
+    expect(b.state('x')).toBe('open');
+    now = 1000;
+    expect(b.tryAcquire('x')).toBe(true);
+    const probe = b.generation('x');
+    b.success('x', probe);
+    expect(b.state('x')).toBe('closed');
+    // Requests that hung since before the recovery time out now: they do not reopen it.
+    b.failure('x', before);
+    b.failure('x', probe);
+    b.failure('x', probe);
+    expect(b.state('x')).toBe('closed');
+    b.failure('x');
+    b.failure('x');
+    expect(b.state('x')).toBe('open');
+  });
+
   it('a dead endpoint trips its circuit while a healthy endpoint keeps receiving every event; it recovers through a probe', async () => {
     const dead = await WebhookTarget.start();
     const healthy = await WebhookTarget.start();
