@@ -1,7 +1,10 @@
 import type { Pool } from '../db/pool.ts';
 import { BackgroundLoop } from '../events/background-loop.ts';
 import type { Doorbell } from '../events/doorbell.ts';
-import { backoffMs, isConnectionError, sleep } from '../write/retry.ts';
+import { isConnectionError, sleep } from '../write/retry.ts';
+
+/** Entries linked per organization in one seal (one transaction). */
+const SEAL_BATCH = 5000;
 
 /**
  * Links committed audit entries into their organization's hash chain
@@ -14,7 +17,7 @@ export class AuditSealer extends BackgroundLoop {
 
   constructor(opts: SealerOptions) {
     super(opts.doorbell);
-    this.opts = { batchSize: 5000, pollMs: 1000, gatherMs: 20, ...opts };
+    this.opts = { batchSize: SEAL_BATCH, pollMs: 1000, gatherMs: 20, ...opts };
   }
 
   protected async loop(): Promise<void> {
@@ -24,10 +27,7 @@ export class AuditSealer extends BackgroundLoop {
         sealed = await sealAll(this.opts.pool, this.opts.batchSize);
         this.failures = 0;
       } catch (err) {
-        this.failures += 1;
-        const wait = backoffMs(this.failures, 100, 10_000);
-        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err), attempt: this.failures, retryInMs: wait }, 'audit sealer failed; backing off');
-        await sleep(wait);
+        await this.backOff(err, 'audit sealer failed; backing off', this.opts.log);
         continue;
       }
       if (sealed > 0 || this.stopping) continue;
@@ -64,7 +64,7 @@ export async function sealAll(pool: Pool, batchSize: number): Promise<number> {
 export async function sealOrganization(pool: Pool, orgId: string, max = 20_000): Promise<number> {
   let sealed = 0;
   while (sealed < max) {
-    const step = Math.min(max - sealed, 5000);
+    const step = Math.min(max - sealed, SEAL_BATCH);
     let n: number;
     try {
       n = (await pool.query<{ n: number }>('SELECT basalt_seal_audit($1, $2, true) AS n', [orgId, step])).rows[0].n;

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
+import { sleep } from '../write/retry.ts';
 import { contactIdentity } from './seed.ts';
 import type { RunningServer } from './server.ts';
 
@@ -87,10 +88,7 @@ export async function importBenchmark(
   if (opts.pendingAudit) {
     // How long the background sealer took to link the import's audit entries after the job finished.
     const pendingAtEnd = await opts.pendingAudit();
-    for (;;) {
-      if ((await opts.pendingAudit()) === 0) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    for (let left = pendingAtEnd; left > 0; left = await opts.pendingAudit()) await sleep(250);
     counts.auditPendingAtEnd = pendingAtEnd;
     counts.auditLinkedSecondsAfterEnd = Number(((performance.now() - t0) / 1000 - seconds).toFixed(1));
   }

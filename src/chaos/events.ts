@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
+import { sleep } from '../cluster/proc.ts';
 import { STREAM } from '../cluster/topology.ts';
 
 /** Message ids (Nats-Msg-Id) in the stream on subjects matching `filter`, with their counts. */
@@ -12,7 +13,7 @@ export async function streamIds(servers: string[], filter: string): Promise<Map<
       return await readStreamIds(servers, filter);
     } catch (err) {
       if (attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { backoffMs, sleep } from '../write/retry.ts';
 import { Doorbell } from './doorbell.ts';
 
 /**
@@ -31,4 +32,16 @@ export abstract class BackgroundLoop {
   }
 
   protected abstract loop(): Promise<void>;
+
+  /** After a failed round: count it, log it, and wait (exponential backoff from 100 ms to 10 s). */
+  protected async backOff(err: unknown, message: string, log?: { warn: (obj: object, msg: string) => void }): Promise<void> {
+    this.failures += 1;
+    const wait = backoffMs(this.failures, 100, 10_000);
+    log?.warn({ err: errorText(err), attempt: this.failures, retryInMs: wait }, message);
+    await sleep(wait);
+  }
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,6 +1,5 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
-import { backoffMs, sleep } from '../write/retry.ts';
-import { BackgroundLoop } from './background-loop.ts';
+import { BackgroundLoop, errorText } from './background-loop.ts';
 import type { Doorbell } from './doorbell.ts';
 import type { DomainEvent } from './types.ts';
 
@@ -98,10 +97,7 @@ export class OutboxRelay extends BackgroundLoop {
         this.failures = 0;
         full = claimed === this.opts.batchSize;
       } catch (err) {
-        this.failures += 1;
-        const wait = backoffMs(this.failures, 100, 10_000);
-        this.opts.log?.warn({ err: errorText(err), attempt: this.failures, retryInMs: wait }, 'outbox relay: batch failed; backing off');
-        await sleep(wait);
+        await this.backOff(err, 'outbox relay: batch failed; backing off', this.opts.log);
         continue;
       }
       if (!full) await this.doorbell.wait(this.opts.pollMs);
@@ -183,6 +179,3 @@ function toEvent(r: OutboxRow): DomainEvent {
   };
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

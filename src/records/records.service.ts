@@ -1,5 +1,5 @@
-import { sealOrganization } from '../audit/sealer.ts';
 import { v7 as uuidv7 } from 'uuid';
+import { sealOrganization } from '../audit/sealer.ts';
 import type { Actor } from '../auth/actor.ts';
 import { requirePermission } from '../auth/permissions.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';

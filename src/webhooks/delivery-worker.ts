@@ -1,10 +1,9 @@
 import type { Pool } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
-import { BackgroundLoop } from '../events/background-loop.ts';
+import { BackgroundLoop, errorText } from '../events/background-loop.ts';
 import type { Doorbell } from '../events/doorbell.ts';
 import type { DurableConsumer, RelayLog } from '../events/relay.ts';
 import { type DomainEvent, eventEnvelope } from '../events/types.ts';
-import { backoffMs, sleep } from '../write/retry.ts';
 import { CircuitBreakers } from './circuit-breaker.ts';
 import { signatureHeader } from './signature.ts';
 
@@ -83,9 +82,7 @@ export class DeliveryWorker extends BackgroundLoop {
           for (const job of jobs) this.launch(job);
           if (jobs.length > 0 && jobs.length === free) continue;
         } catch (err) {
-          this.failures += 1;
-          this.opts.log?.warn({ err: errorText(err), attempt: this.failures }, 'webhooks: claiming deliveries failed; backing off');
-          await sleep(backoffMs(this.failures, 100, 10_000));
+          await this.backOff(err, 'webhooks: claiming deliveries failed; backing off', this.opts.log);
           continue;
         }
       }
@@ -254,10 +251,6 @@ function fetchErrorText(err: unknown, timeoutMs: number): string {
   if (typeof code === 'string') return `connection failed: ${code}`;
   const message = cause instanceof Error ? cause.message : errorText(err);
   return message.slice(0, 500);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** The relay's durable consumer: one delivery job per (event, matching subscription). */
