@@ -50,6 +50,44 @@ describe('export', () => {
     expect(lines[0]).toEqual(api.body);
   });
 
+  it('writes NDJSON lines equal to the JSON API record for every kind of value', async () => {
+    // An organization of its own: the pipeline report below sums this one's opportunities.
+    const org = await t.createOrg('Ndjson Org');
+    for (const [name, type] of [
+      ['nps', 'number'],
+      ['vip', 'boolean'],
+      ['motto', 'text'],
+    ]) {
+      const f = await t.request('POST', '/api/v1/metadata/objects/opportunities/fields', { token: org.token, body: { name, label: name, type } });
+      expect(f.status, f.text).toBe(201);
+    }
+    const made = await t.request('POST', '/api/v1/opportunities', {
+      token: org.token,
+      body: {
+        name: 'Ndjson "quoted"\n\u2028line\\slash \u{1F600} <script>',
+        amount: '1234.50',
+        currency: 'EUR',
+        probability: 40,
+        closeDate: '2027-03-31',
+        nps: 7.5,
+        vip: false,
+        motto: '=cmd|x',
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    const api = await t.request('GET', `/api/v1/opportunities/${made.body.id}`, { token: org.token });
+    const res = await t.request('GET', '/api/v1/opportunities/export?format=ndjson&filter[name][startsWith]=Ndjson', { token: org.token });
+    expect(res.status).toBe(200);
+    const lines = res.text.split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toBe('');
+    expect(JSON.parse(lines[0])).toEqual(api.body);
+    const some = await t.request('GET', '/api/v1/opportunities/export?format=ndjson&fields=amount,vip&filter[name][startsWith]=Ndjson', {
+      token: org.token,
+    });
+    expect(JSON.parse(some.text)).toEqual({ id: api.body.id, version: api.body.version, amount: '1234.50', vip: false });
+  });
+
   it('writes timestamps exactly as the JSON API does (microseconds truncated to milliseconds)', async () => {
     const created = await t.request('POST', '/api/v1/contacts', { token: t.org.token, body: { lastName: 'Microsecond Export' } });
     expect(created.status).toBe(201);
