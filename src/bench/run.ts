@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool as HttpPool, request } from 'undici';
-import { type BulkResult, exportBenchmark, importBenchmark } from './bulk.ts';
+import { type BulkResult, exportBenchmark, importBenchmark, rawImportBaseline } from './bulk.ts';
 import { defaultDataDir, openBenchDatabase } from './database.ts';
 import { closedLoop, openLoop, type Summary } from './load.ts';
 import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
@@ -193,17 +193,28 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
     const bulk: BulkResult[] = [];
     if (opts.bulk) {
       const rows = Math.round(1_000_000 * opts.scale);
-      const imp = await importBenchmark(server, token, {
-        rows,
-        existing: Math.round(seeded.counts.contacts / 2),
-        updateShare: 0.1,
+      const importSpec = { rows, existing: Math.round(seeded.counts.contacts / 2), updateShare: 0.1 };
+      // The baseline first, on the same table the API import will see; its rows are rolled
+      // back and vacuumed away before the API import starts.
+      const rawImport = await rawImportBaseline(raw, org, { ...importSpec, runId: `${runId}r` });
+      log(`raw baseline of the import: ${rawImport.seconds.toFixed(1)} s (${formatSteps(rawImport.steps)})`);
+      const importWaits = new WaitSampler(db.url, { everyMs: 100, inTransaction: true });
+      await importWaits.start();
+      const cpuBefore = server.cpuMs();
+      const imp: BulkResult = await importBenchmark(server, token, {
+        ...importSpec,
         runId,
         pendingAudit: async () => Number((await raw.query('SELECT count(*) AS n FROM audit_pending')).rows[0].n),
       });
+      const cpuAfter = server.cpuMs();
+      imp.raw = rawImport;
+      imp.detail.databaseSessions = formatWaits(await importWaits.stop());
+      if (cpuBefore !== null && cpuAfter !== null) imp.detail.serverCpuSeconds = Number(((cpuAfter - cpuBefore) / 1000).toFixed(1));
       log(
         `${imp.name}: ${imp.seconds.toFixed(1)} s, ${imp.rowsPerSecond.toFixed(0)} rows/s, server RSS ${imp.rssMb.start}→${imp.rssMb.peak} MB; ` +
-          `audit entries pending at the end ${imp.detail.auditPendingAtEnd}, all linked ${imp.detail.auditLinkedSecondsAfterEnd} s later`,
+          `audit entries pending at the end ${imp.detail.auditPendingAtEnd}, all linked ${imp.detail.auditLinkedSecondsAfterEnd} s later; API/raw time ${(imp.seconds / rawImport.seconds).toFixed(2)}`,
       );
+      log(`  server CPU ${imp.detail.serverCpuSeconds ?? '?'} s; database sessions on average: ${imp.detail.databaseSessions}`);
       bulk.push(imp);
       for (const format of ['csv', 'ndjson'] as const) {
         const exp = await exportBenchmark(server, token, format);
@@ -273,13 +284,24 @@ export function markdown(r: BenchReport): string {
     );
   }
   if (r.bulk.length) {
-    lines.push('', '| bulk | rows | seconds | rows/s | MB | server RSS start → peak → end (MB) |', '|---|---:|---:|---:|---:|---|');
-    for (const b of r.bulk) lines.push(`| ${b.name} | ${b.rows.toLocaleString('en')} | ${f(b.seconds)} | ${f(b.rowsPerSecond, 0)} | ${f(b.megabytes)} | ${b.rssMb.start} → ${b.rssMb.peak} → ${b.rssMb.end} |`);
+    lines.push('', '| bulk | rows | seconds | rows/s | raw seconds | API/raw time | MB | server RSS start → peak → end (MB) |', '|---|---:|---:|---:|---:|---:|---:|---|');
     for (const b of r.bulk) {
+      lines.push(
+        `| ${b.name} | ${b.rows.toLocaleString('en')} | ${f(b.seconds)} | ${f(b.rowsPerSecond, 0)} | ${b.raw ? f(b.raw.seconds) : '–'} | ${b.raw ? f(b.seconds / b.raw.seconds, 2) : '–'} | ${f(b.megabytes)} | ${b.rssMb.start} → ${b.rssMb.peak} → ${b.rssMb.end} |`,
+      );
+    }
+    for (const b of r.bulk) {
+      if (b.raw) {
+        lines.push(
+          '',
+          `Raw baseline of the ${b.name.split(' (')[0]} (COPY into a temporary table, set-based UPDATE and INSERT into contacts, one audit row per record hashed in SQL; one transaction, rolled back): ${formatSteps(b.raw.steps)}.`,
+        );
+      }
       if (b.detail.auditLinkedSecondsAfterEnd === undefined) continue;
       lines.push(
         '',
-        `After the ${b.name.split(' (')[0]}: ${b.detail.auditPendingAtEnd} audit entries were still to be linked into the chain; the background sealer finished ${b.detail.auditLinkedSecondsAfterEnd} s after the job.`,
+        `After the ${b.name.split(' (')[0]}: ${b.detail.auditPendingAtEnd} audit entries were still to be linked into the chain; the background sealer finished ${b.detail.auditLinkedSecondsAfterEnd} s after the job. ` +
+          `During it the server used ${b.detail.serverCpuSeconds ?? '?'} s of CPU; database sessions in a transaction, on average (every 100 ms): ${b.detail.databaseSessions}.`,
       );
     }
   }
@@ -315,6 +337,12 @@ function runtimeDelta(before: ServerRuntime | null, after: ServerRuntime | null)
     gcPauseMs: before ? gc(after) - gc(before) : null,
     serverSlowerThan,
   };
+}
+
+function formatSteps(steps: Record<string, number>): string {
+  return Object.entries(steps)
+    .map(([name, sec]) => `${name} ${sec.toFixed(1)} s`)
+    .join(', ');
 }
 
 function formatRuntime(r: NonNullable<BenchReport['halfLoad']>['server']): string {

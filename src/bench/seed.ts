@@ -65,7 +65,7 @@ export function contactIdentity(org: number, i: number): { first: string; last: 
 
 const THREE_YEARS_MS = 3 * 365 * 24 * 3600 * 1000;
 
-function copyValue(v: string | number | null): string {
+export function copyValue(v: string | number | null): string {
   if (v === null) return '\\N';
   const s = String(v);
   return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c] as string) : s;
@@ -142,7 +142,7 @@ const SPECS: TableSpec[] = [
 ];
 
 /** setweight(to_tsvector(...)) per weight, over the staged columns, from the object declaration. */
-function searchVectorSql(object: SeededObject, staged: Set<string>): string {
+export function searchVectorSql(object: SeededObject, staged: Set<string>): string {
   const def = STANDARD_OBJECTS.find((o) => o.name === object);
   if (!def) throw new Error(`no object ${object}`);
   return (['A', 'B', 'C', 'D'] as const)

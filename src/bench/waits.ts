@@ -18,10 +18,13 @@ export class WaitSampler {
   private samples = 0;
   private running = false;
   private loop: Promise<void> | undefined;
+  private readonly states: string;
 
-  constructor(url: string, everyMs = 20) {
+  /** With `inTransaction`, sessions idle inside a transaction (waiting for their client: "Client:ClientRead") count too. */
+  constructor(url: string, opts: { everyMs?: number; inTransaction?: boolean } = {}) {
     this.url = url;
-    this.everyMs = everyMs;
+    this.everyMs = opts.everyMs ?? 20;
+    this.states = opts.inTransaction ? "'active', 'idle in transaction'" : "'active'";
   }
 
   async start(): Promise<void> {
@@ -34,7 +37,7 @@ export class WaitSampler {
           const res = await client.query<{ wait: string; n: number }>(
             `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU:running') AS wait, count(*)::int AS n
              FROM pg_stat_activity
-             WHERE datname = current_database() AND state = 'active' AND backend_type = 'client backend'
+             WHERE datname = current_database() AND state IN (${this.states}) AND backend_type = 'client backend'
                AND pid <> pg_backend_pid()
              GROUP BY 1`,
           );
