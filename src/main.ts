@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   const pool = createPool({
     url: appUrl,
     max: config.dbPoolSize,
+    minIdle: config.dbPoolMinIdle,
     connectTimeoutMs: config.connectTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
     applicationName: 'basalt-api',

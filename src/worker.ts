@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   const pool = createPool({
     url: appUrl,
     max: 2,
+    minIdle: config.dbPoolMinIdle,
     connectTimeoutMs: config.connectTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
     applicationName: `basalt-${name}`,

@@ -39,7 +39,13 @@ const TUNING: [string, string][] = [
  * The embedded PostgreSQL (data under dataDir, kept between runs) or DATABASE_URL; in
  * both, a database of its own (`basalt_bench`), migrated.
  */
-export async function openBenchDatabase(opts: { dataDir: string; fresh: boolean; log: (m: string) => void }): Promise<BenchDatabase> {
+export async function openBenchDatabase(opts: {
+  dataDir: string;
+  fresh: boolean;
+  log: (m: string) => void;
+  /** Server settings on top of TUNING for this run (embedded only; a run without them goes back to TUNING). */
+  settings?: [string, string][];
+}): Promise<BenchDatabase> {
   let base = process.env.DATABASE_URL;
   let embedded: EmbeddedDatabase | undefined;
   if (!base) {
@@ -50,9 +56,11 @@ export async function openBenchDatabase(opts: { dataDir: string; fresh: boolean;
     const admin = new pg.Client({ connectionString: embedded.url });
     await admin.connect();
     let changed = false;
-    for (const [name, value] of TUNING) {
+    await admin.query('ALTER SYSTEM RESET ALL');
+    for (const [name, value] of [...TUNING, ...(opts.settings ?? [])]) {
+      if (!/^[a-z_]+$/.test(name)) throw new Error(`not a PostgreSQL setting name: ${name}`);
       const cur = await admin.query<{ setting: string }>('SELECT current_setting($1) AS setting', [name]);
-      await admin.query(`ALTER SYSTEM SET ${name} = '${value}'`);
+      await admin.query(`ALTER SYSTEM SET ${name} = '${value.replaceAll("'", "''")}'`);
       // Only shared_buffers needs a restart.
       if (name === 'shared_buffers' && cur.rows[0].setting !== value) changed = true;
     }
@@ -64,6 +72,8 @@ export async function openBenchDatabase(opts: { dataDir: string; fresh: boolean;
       embedded = await startEmbeddedPostgres({ dataDir: opts.dataDir, port });
     }
     base = embedded.url;
+  } else if (opts.settings?.length) {
+    opts.log('--pg applies to the embedded PostgreSQL only; DATABASE_URL keeps its own settings');
   }
   const root = new pg.Client({ connectionString: base });
   await root.connect();
@@ -87,4 +97,30 @@ export async function openBenchDatabase(opts: { dataDir: string; fresh: boolean;
 
 export function defaultDataDir(): string {
   return path.resolve('bench-results', 'pgdata');
+}
+
+/**
+ * Before anything is timed: vacuum (and analyze) every table an earlier run left dead rows
+ * or unanalysed changes in, then checkpoint. Otherwise the latency workloads measure the
+ * aftermath of the last run's import (an autovacuum of millions of rows, cancelled at every
+ * stop and started again at every start) and of the seed's WAL (a checkpoint due mid-run).
+ */
+export async function settleDatabase(url: string): Promise<{ seconds: number; vacuumed: string[]; checkpoint: string }> {
+  const t0 = Date.now();
+  const client = new pg.Client({ connectionString: url, application_name: 'basalt-bench-settle' });
+  await client.connect();
+  try {
+    const stale = await client.query<{ t: string }>(
+      `SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables
+       WHERE n_dead_tup > 0 OR n_mod_since_analyze > 0 OR (n_live_tup > 0 AND last_analyze IS NULL AND last_autoanalyze IS NULL)
+       ORDER BY 1`,
+    );
+    for (const { t } of stale.rows) await client.query(`VACUUM (ANALYZE) ${t}`);
+    let checkpoint = 'done';
+    // Needs superuser or pg_checkpoint; a DATABASE_URL may have neither.
+    await client.query('CHECKPOINT').catch((err: Error) => (checkpoint = `skipped (${err.message})`));
+    return { seconds: (Date.now() - t0) / 1000, vacuumed: stale.rows.map((r) => r.t), checkpoint };
+  } finally {
+    await client.end();
+  }
 }

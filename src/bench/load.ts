@@ -62,26 +62,35 @@ async function run(op: Op, concurrency: number, seconds: number, record: boolean
   return sample;
 }
 
-export async function openLoop(op: Op, ratePerSecond: number, seconds: number, maxInFlight = 512): Promise<Summary> {
+/**
+ * `warmupSeconds` of the same schedule run first and are not recorded: connection pools
+ * left idle by the previous loop (pg closes idle clients after 10 s) fill up there, not in
+ * the measured part. Everything scheduled after it counts, stalls included.
+ */
+export async function openLoop(op: Op, ratePerSecond: number, seconds: number, warmupSeconds = 0, maxInFlight = 512): Promise<Summary> {
   const sample: Sample = { ok: 0, errors: 0, seconds, latenciesMs: [], errorExamples: [] };
   const interval = 1000 / ratePerSecond;
-  const start = performance.now();
+  const begin = performance.now();
+  const start = begin + warmupSeconds * 1000;
   const inflight = new Set<Promise<void>>();
   for (let i = 0; ; i++) {
-    const due = start + i * interval;
+    const due = begin + i * interval;
     if (due - start >= seconds * 1000) break;
+    const record = due >= start;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
     if (inflight.size >= maxInFlight) {
-      sample.errors++;
+      if (record) sample.errors++;
       continue;
     }
     const p: Promise<void> = op(i % maxInFlight, i)
       .then(() => {
+        if (!record) return;
         sample.ok++;
         sample.latenciesMs.push(performance.now() - due);
       })
       .catch((err: unknown) => {
+        if (!record) return;
         sample.errors++;
         if (sample.errorExamples.length < 3) sample.errorExamples.push(String(err instanceof Error ? err.message : err).slice(0, 300));
       })

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool as HttpPool, request } from 'undici';
 import { type BulkResult, exportBenchmark, importBenchmark, rawImportBaseline } from './bulk.ts';
-import { defaultDataDir, openBenchDatabase } from './database.ts';
+import { defaultDataDir, openBenchDatabase, settleDatabase } from './database.ts';
 import { closedLoop, openLoop, type Summary } from './load.ts';
 import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
 import { machineCpuMs, type ServerRuntime, scrapeRuntime, startServer } from './server.ts';
@@ -21,6 +21,7 @@ export interface BenchOptions {
   reuse: boolean;
   bulk: boolean;
   relay: boolean;
+  pgSettings: [string, string][];
   logLevel: string;
   outDir: string;
 }
@@ -37,6 +38,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       reuse: { type: 'boolean', default: false },
       'no-bulk': { type: 'boolean', default: false },
       relay: { type: 'boolean', default: false },
+      pg: { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       out: { type: 'string', default: 'bench-results' },
       help: { type: 'boolean', short: 'h' },
@@ -45,6 +47,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   if (values.help) {
     process.stdout.write(`npm run bench -- [--scale 1] [--duration 5] [--warmup 1] [--concurrency 1,8,32] [--workloads "create lead,search"]
   [--reuse (keep the seeded database of an earlier run at the same scale)] [--no-bulk (skip import/export)] [--relay] [--log-level warn]
+  [--pg "commit_delay=1000,wal_compression=lz4" (embedded PostgreSQL settings for this run, on top of the bench's)]
   DATABASE_URL: use that PostgreSQL (a database basalt_bench is created) instead of the embedded one.\n`);
     process.exit(0);
   }
@@ -61,6 +64,14 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     reuse: values.reuse,
     bulk: !values['no-bulk'],
     relay: values.relay,
+    pgSettings: (values.pg ?? '')
+      .split(',')
+      .filter((x) => x.trim())
+      .map((x) => {
+        const [name, ...rest] = x.split('=');
+        if (!rest.length) throw new Error(`--pg: name=value, got ${x}`);
+        return [name.trim(), rest.join('=').trim()] as [string, string];
+      }),
     logLevel: values['log-level'],
     outDir: values.out,
   };
@@ -108,7 +119,7 @@ export interface BenchReport {
 export async function runBench(opts: BenchOptions, log: (m: string) => void): Promise<BenchReport> {
   const startedAt = new Date().toISOString();
   const runId = Date.now().toString(36);
-  const db = await openBenchDatabase({ dataDir: defaultDataDir(), fresh: !opts.reuse, log });
+  const db = await openBenchDatabase({ dataDir: defaultDataDir(), fresh: !opts.reuse, log, settings: opts.pgSettings });
   let seeded: SeedResult | undefined = opts.reuse ? await findSeed(db.url, opts.scale) : undefined;
   const reused = seeded !== undefined;
   if (!seeded) {
@@ -116,9 +127,13 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
     seeded = await seed(db.url, opts.scale, log);
     log(`seeded in ${seeded.seconds.toFixed(1)} s`);
   }
+  const settled = await settleDatabase(db.url);
+  log(`settled in ${settled.seconds.toFixed(1)} s (vacuumed: ${settled.vacuumed.join(', ') || 'nothing'}; checkpoint: ${settled.checkpoint})`);
   const org = seeded.orgs[0];
   const server = await startServer(db.url, { relay: opts.relay, logLevel: opts.logLevel, log });
-  const raw = new pg.Pool({ connectionString: db.url, max: Math.max(...opts.concurrency), application_name: 'basalt-bench-raw' });
+  // Like the server's pool (BASALT_DB_POOL_MIN_IDLE): connections stay open between loops, so neither side pays reconnects mid-measurement.
+  const rawMax = Math.max(...opts.concurrency);
+  const raw = new pg.Pool({ connectionString: db.url, max: rawMax, min: rawMax, application_name: 'basalt-bench-raw' });
   raw.on('error', (err) => log(`raw pool: idle connection failed: ${err.message}`));
   const http = new HttpPool(server.url, { connections: Math.max(...opts.concurrency) * 2, pipelining: 1 });
   try {
@@ -166,7 +181,7 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       const rt0 = await scrapeRuntime(server.url);
       const apiSampler = new WaitSampler(db.url);
       await apiSampler.start();
-      const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2);
+      const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2, opts.warmup);
       const apiWaits = await apiSampler.stop();
       const rt1 = await scrapeRuntime(server.url);
       const serverRuntime = runtimeDelta(rt0, rt1);
@@ -178,7 +193,7 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       // checkpoints) from a tail of the application.
       const rawSampler = new WaitSampler(db.url);
       await rawSampler.start();
-      const rawHalf = await openLoop(create.raw({ ...ctx, runId: `${runId}r` }, 1), rate, opts.seconds * 2);
+      const rawHalf = await openLoop(create.raw({ ...ctx, runId: `${runId}r` }, 1), rate, opts.seconds * 2, opts.warmup);
       const rawWaits = await rawSampler.stop();
       halfLoad = { workload: create.name, rate, api, raw: rawHalf, serverCpuMsPerRequest, machineBusyPercent, apiWaits, rawWaits, server: serverRuntime };
       log(

@@ -137,6 +137,13 @@ export const settings = {
     parse: int(1, 65535),
   },
   dbPoolSize: { env: 'BASALT_DB_POOL_SIZE', description: 'Connections per pool.', default: '20', parse: int(1, 500) },
+  dbPoolMinIdle: {
+    env: 'BASALT_DB_POOL_MIN_IDLE',
+    description:
+      'Connections a pool keeps open while idle (at most the pool size); the others close after 30 s idle. Reopening many at once under a burst stalls requests (a SCRAM handshake and a cold backend each).',
+    default: '20',
+    parse: int(0, 500),
+  },
   statementTimeoutMs: {
     env: 'BASALT_STATEMENT_TIMEOUT_MS',
     description: 'Server-side statement timeout for request traffic.',
