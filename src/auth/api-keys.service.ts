@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Pool } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
 import { notFound } from '../http/errors.ts';
@@ -51,7 +51,7 @@ export async function createApiKey(deps: RecordsDeps, ctx: RequestCtx, body: unk
   const input = readBody(body, { name: text({ max: 100 }), role, expiresAt: optional(nullable(futureTimestamp)) });
   const key = `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   const result = await write(deps, ctx, 'POST /api/v1/api-keys', input, async (tx) => {
-    const id = uuidv7();
+    const id = newId();
     const res = await tx.client.query(
       `INSERT INTO api_keys (organization_id, id, name, role, prefix, key_hash, created_by, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Config } from '../config/config.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
@@ -86,13 +86,13 @@ export async function issueTokens(
   deps: AuthDeps,
   client: PoolClient,
   user: PublicUser,
-  familyId: string = uuidv7(),
+  familyId: string = newId(),
 ): Promise<TokenPair> {
   const refreshToken = `${REFRESH_PREFIX}${randomBytes(32).toString('base64url')}`;
   await client.query(
     `INSERT INTO refresh_tokens (organization_id, id, user_id, family_id, token_hash, expires_at)
      VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
-    [user.organizationId, uuidv7(), user.id, familyId, sha256(refreshToken), deps.refreshTokenTtlSeconds],
+    [user.organizationId, newId(), user.id, familyId, sha256(refreshToken), deps.refreshTokenTtlSeconds],
   );
   const accessToken = await deps.keys.sign({
     sub: user.id,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { GENESIS } from '../audit/chain.ts';
 import type { PoolClient } from '../db/pool.ts';
 import { hashPassword } from './passwords.ts';
@@ -20,7 +20,7 @@ export interface NewOrganization {
 export async function insertOrganization(
   client: PoolClient | pg.Client,
   org: NewOrganization,
-  ids = { orgId: uuidv7(), userId: uuidv7() },
+  ids = { orgId: newId(), userId: newId() },
 ): Promise<{ orgId: string; userId: string }> {
   await client.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', [ids.orgId, org.organizationName]);
   await client.query('INSERT INTO audit_heads (organization_id, seq, head_hash) VALUES ($1, 0, $2)', [ids.orgId, GENESIS]);

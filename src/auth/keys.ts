@@ -1,5 +1,5 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 
 const ALG = 'EdDSA';
@@ -89,7 +89,7 @@ export class KeyStore {
 
   private async insertKey(client: PoolClient): Promise<string> {
     const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
-    const kid = uuidv7();
+    const kid = newId();
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
     const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
     // clock_timestamp(), not now(): a key made later in the same transaction must sort newer.

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { AppError } from '../http/errors.ts';
 import { write } from '../records/records.service.ts';
 import type { Actor } from './actor.ts';
@@ -17,7 +17,7 @@ export async function signup(deps: IdentityDeps, call: CallInfo, body: unknown):
   if (!deps.openSignup) throw new AppError('not_found', 'Sign-up is not enabled on this server.');
   await countAttempt(deps.throttle, [signupCounter(deps.throttle, call.ip)]);
   const input = readBody(body, { organizationName: text({ max: 200 }), name: text({ max: 200 }), email, password: newPassword });
-  const ids = { orgId: uuidv7(), userId: uuidv7() };
+  const ids = { orgId: newId(), userId: newId() };
   const actor: Actor = { kind: 'user', orgId: ids.orgId, userId: ids.userId, role: 'admin', teamId: null, apiKeyId: null };
   const ctx = { actor, requestId: call.requestId, deadlineAt: Date.now() + deps.writeDeadlineMs };
   const { password: _secret, ...fingerprinted } = input;

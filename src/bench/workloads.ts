@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Pool as HttpPool } from 'undici';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { type AuditEntry, canonicalWithoutSeq } from '../audit/chain.ts';
 import { inTransaction } from '../db/pool.ts';
 import { STANDARD_OBJECTS } from '../objects/definitions.ts';
@@ -81,11 +81,11 @@ async function rawLedger(client: pg.PoolClient, org: SeededOrg, requestId: strin
     `WITH ev AS (INSERT INTO outbox (id, organization_id, type, object, record_id, payload, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7))
      INSERT INTO write_receipts (organization_id, caller_id, key, request_hash, request_id, status_code, response_body, response_headers, expires_at)
      VALUES ($2, $8, $9, $10, $7, $11, $12, '{}', now() + interval '48 hours')`,
-    [uuidv7(), org.orgId, event.type, event.object, event.recordId, JSON.stringify(event.payload), requestId, org.adminId, `raw-${randomUUID()}`, createHash('sha256').update(requestId).digest('hex'), status, JSON.stringify(receiptBody)],
+    [newId(), org.orgId, event.type, event.object, event.recordId, JSON.stringify(event.payload), requestId, org.adminId, `raw-${randomUUID()}`, createHash('sha256').update(requestId).digest('hex'), status, JSON.stringify(receiptBody)],
   );
   // The same audit append the write path uses (migrations/0013_audit_sealing.sql: linked into the chain by the sealer).
   const entry: Omit<AuditEntry, 'seq'> = {
-    id: uuidv7(),
+    id: newId(),
     at: new Date().toISOString(),
     actorId: org.adminId,
     actorType: 'user',
@@ -117,8 +117,8 @@ export const WORKLOADS: Workload[] = [
     },
     raw: (ctx) => async (w, i) => {
       const b = leadBody(ctx, w, i + 1_000_000_000);
-      const id = uuidv7();
-      const requestId = uuidv7();
+      const id = newId();
+      const requestId = newId();
       await inTransaction(ctx.raw, async (c) => {
         const res = await c.query(
           `INSERT INTO leads AS t (id, organization_id, owner_id, created_by, updated_by, first_name, last_name, email, company, status, source, search_vector)
@@ -158,7 +158,7 @@ export const WORKLOADS: Workload[] = [
     raw: (ctx, c) => async (w, i) => {
       const rec = partitioned(ctx.rawContacts, w, c, i);
       const title = `raw title ${ctx.runId} ${i}`;
-      const requestId = uuidv7();
+      const requestId = newId();
       await inTransaction(ctx.raw, async (cl) => {
         const cur = await cl.query('SELECT * FROM contacts WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE', [ctx.org.orgId, rec.id]);
         const before = cur.rows[0] as { version: number; title: string | null };

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Config } from '../config/config.ts';
 import { isRetryable, sqlState } from '../write/retry.ts';
 import { AppError, internalProblem, problemBody } from './errors.ts';
@@ -30,7 +30,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
     },
     return503OnClosing: false,
     // A URL that does not decode (e.g. `%E0%A4%A`) gets the same problem+json as any bad input.

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { AppError } from '../http/errors.ts';
 import { columnOf, RELATABLE_OBJECTS } from '../objects/definitions.ts';
 import { type Json, sqlType } from '../objects/field-types.ts';
@@ -253,7 +253,7 @@ async function insertRows(tx: WriteTx, input: BatchInput, inserts: { r: Prepared
   const cols = standardColumns(obj, names);
   const ids: string[] = [];
   const data = inserts.map(({ r, values }) => {
-    const id = uuidv7();
+    const id = newId();
     ids.push(id);
     const custom: RecordValues = {};
     const row: Record<string, Json> = { __id: id, owner_id: (values.ownerId as string | undefined) ?? null };

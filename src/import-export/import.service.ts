@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { callerId } from '../auth/actor.ts';
 import { requirePermission } from '../auth/permissions.ts';
 import type { Pool } from '../db/pool.ts';
@@ -159,7 +159,7 @@ export async function runImport(
 
   const obj = await withTenant(deps.pool, ctx.actor, (c) => loadObject(c, object), { readOnly: true });
   const mapping = resolveMapping(obj, header.cells, opts);
-  const importId = existing?.id ?? uuidv7();
+  const importId = existing?.id ?? newId();
   if (existing) await startResume(deps.pool, ctx, importId);
   else await createJob(deps.pool, ctx, importId, object, opts, mapping, requestHash);
 

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Actor } from '../auth/actor.ts';
 import { can, OBJECT_PERMISSIONS, requireAdmin } from '../auth/permissions.ts';
 import type { Pool } from '../db/pool.ts';
@@ -135,7 +135,7 @@ export async function createCustomField(deps: RecordsDeps, ctx: RequestCtx, obje
     if (customCount >= MAX_CUSTOM_FIELDS_PER_OBJECT) {
       throw new AppError('conflict', `${object} already has ${MAX_CUSTOM_FIELDS_PER_OBJECT} custom fields.`);
     }
-    const id = uuidv7();
+    const id = newId();
     await tx.client.query(
       `INSERT INTO field_definitions (organization_id, id, object, name, label, type, options, required, searchable)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { sealOrganization } from '../audit/sealer.ts';
 import type { Actor } from '../auth/actor.ts';
 import { requirePermission } from '../auth/permissions.ts';
@@ -97,7 +97,7 @@ async function lockForChange(
 }
 
 export async function insertRecord(tx: WriteTx, obj: ResolvedObject, values: RecordValues): Promise<ApiRecord> {
-  const id = uuidv7();
+  const id = newId();
   const ownerId = (values.ownerId as string | undefined) ?? tx.actor.userId;
   const { columns, custom } = splitValues(obj, { ...values, ownerId });
   const draft: ApiRecord = { ...values, ownerId };

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Actor } from '../auth/actor.ts';
 import type { Pool } from '../db/pool.ts';
 import { withTenant } from '../db/session.ts';
@@ -82,7 +82,7 @@ export function recordExperiment(deps: RecordsDeps, ctx: RequestCtx, body: unkno
   if (ctx.actor.role !== 'admin') throw new AppError('forbidden', 'Only admins may record resilience experiment results.');
   const input = parseExperimentInput(body);
   return write(deps, ctx, 'POST /api/v1/resilience/experiments', body, async (tx) => {
-    const id = uuidv7();
+    const id = newId();
     const res = await tx.client.query(
       `INSERT INTO resilience_experiments (id, organization_id, run_id, experiment, title, hypothesis, passed, started_at,
                                            finished_at, metrics, details, environment, created_by, created_at)

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Actor } from '../auth/actor.ts';
 import { isUniqueViolation } from '../auth/auth.service.ts';
 import { readBody, text } from '../auth/input.ts';
@@ -23,7 +23,7 @@ export async function createTeam(deps: RecordsDeps, ctx: RequestCtx, body: unkno
   requireAdmin(ctx.actor);
   const input = readBody(body, { name: text({ max: 200 }) });
   return write(deps, ctx, 'POST /api/v1/teams', input, async (tx) => {
-    const id = uuidv7();
+    const id = newId();
     let team: TeamView;
     try {
       const res = await tx.client.query('INSERT INTO teams (organization_id, id, name) VALUES ($1, $2, $3) RETURNING *', [

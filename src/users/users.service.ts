@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import { type Actor, ROLES, type Role } from '../auth/actor.ts';
 import { isUniqueViolation } from '../auth/auth.service.ts';
 import { boolean, email, newPassword, nullable, oneOf, optional, readBody, role, text, uuid } from '../auth/input.ts';
@@ -175,7 +175,7 @@ export async function createUser(deps: RecordsDeps, ctx: RequestCtx, body: unkno
   const { password: _secret, ...fingerprinted } = input;
   const result = await write(deps, ctx, 'POST /api/v1/users', fingerprinted, async (tx) => {
     await checkTeam(tx.client, input.teamId);
-    const id = uuidv7();
+    const id = newId();
     let res: { rows: Record<string, unknown>[] };
     try {
       res = await tx.client.query(

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Actor } from '../auth/actor.ts';
 import { isUniqueViolation } from '../auth/auth.service.ts';
 import { anyValue, optional, readBody, text } from '../auth/input.ts';
@@ -175,7 +175,7 @@ export async function createView(deps: RecordsDeps, ctx: RequestCtx, body: unkno
     if ((existing.rows[0]?.n ?? 0) >= MAX_VIEWS_PER_OBJECT) {
       throw new AppError('conflict', `You have ${MAX_VIEWS_PER_OBJECT} views of ${object} already; delete one first.`);
     }
-    const id = uuidv7();
+    const id = newId();
     let row: Record<string, unknown>;
     try {
       const res = await tx.client.query(

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { Actor } from '../auth/actor.ts';
 import { requireAdmin } from '../auth/permissions.ts';
 import type { PoolClient } from '../db/pool.ts';
@@ -125,7 +125,7 @@ export function createWebhook(deps: WebhooksDeps, ctx: RequestCtx, body: unknown
   requireAdmin(ctx.actor);
   const input = parseCreate(body);
   return write(deps, ctx, 'POST /webhooks', body, async (tx) => {
-    const id = uuidv7();
+    const id = newId();
     const secret = input.secret ?? newWebhookSecret();
     const res = await tx.client.query<SubscriptionRow>(
       `INSERT INTO webhook_subscriptions (organization_id, id, url, events, secret, description, created_by, created_at)

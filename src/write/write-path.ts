@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../ids.ts';
 import type { QueryResult } from 'pg';
 import { type AuditEntry, canonicalJson, canonicalWithoutSeq } from '../audit/chain.ts';
 import { type Actor, callerId } from '../auth/actor.ts';
@@ -100,7 +100,7 @@ class Tx implements WriteTx {
     this.audits.push(entry);
   }
   emit(event: EventInput): void {
-    this.events.push({ ...event, id: uuidv7() });
+    this.events.push({ ...event, id: newId() });
   }
 }
 
@@ -332,7 +332,7 @@ function ledgerSql(tx: Tx, req: WriteRequest, caller: string, key: string, respo
   // under the chain head's lock (migrations/0013_audit_sealing.sql).
   const entries = tx.audits.map((a) => {
     const entry: Omit<AuditEntry, 'seq'> = {
-      id: uuidv7(),
+      id: newId(),
       at: tx.at,
       actorId: req.actor.userId,
       actorType: req.actor.kind,
