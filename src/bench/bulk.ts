@@ -241,7 +241,7 @@ export async function rawImportBaseline(pool: pg.Pool, org: SeededOrg, spec: Imp
   }
   const seconds = (performance.now() - t0) / 1000;
   try {
-    // Not timed: what the rollback left behind, so that the API import finds the table as it was.
+    // Not timed: what the rollback left behind, so that the next run finds the table as this one did.
     await client.query('VACUUM contacts, audit_log');
   } finally {
     client.release();
