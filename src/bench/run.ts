@@ -47,7 +47,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   if (values.help) {
     process.stdout.write(`npm run bench -- [--scale 1] [--duration 5] [--warmup 1] [--concurrency 1,8,32] [--workloads "create lead,search"]
   [--reuse (keep the seeded database of an earlier run at the same scale)] [--no-bulk (skip import/export)] [--relay] [--log-level warn]
-  [--pg "commit_delay=1000,wal_compression=lz4" (embedded PostgreSQL settings for this run, on top of the bench's)]
+  [--pg "commit_delay=1000,commit_siblings=3" (embedded PostgreSQL settings for this run, on top of the bench's)]
   DATABASE_URL: use that PostgreSQL (a database basalt_bench is created) instead of the embedded one.\n`);
     process.exit(0);
   }
