@@ -157,6 +157,11 @@ postgresql:
   data_dir: ${p.dataDir}
   bin_dir: /usr/lib/postgresql/15/bin
   pgpass: ${path.join(p.dir, 'pgpass')}
+  # A rewind that fails half-way (its source demoted or unreachable mid-copy) leaves a data
+  # directory PostgreSQL cannot start (seen in the partition experiment: an empty
+  # pg_hba.conf, and the member down for good). Clone it again from the leader instead.
+  remove_data_directory_on_rewind_failure: true
+  remove_data_directory_on_diverged_timelines: true
   authentication:
     superuser:
       username: postgres
