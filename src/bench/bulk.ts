@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { request } from 'undici';
 import { sleep } from '../write/retry.ts';
-import { contactIdentity, copyValue, type SeededOrg, searchVectorSql } from './seed.ts';
+import { chunked, contactIdentity, copyValue, type SeededOrg, searchVectorSql } from './seed.ts';
 import type { RunningServer } from './server.ts';
 
 export interface BulkResult {
@@ -68,19 +68,6 @@ function importUpdates(spec: ImportSpec): number {
 function* mapLines<T>(items: Iterable<T>, line: (item: T, n: number) => string): Generator<string> {
   let n = 0;
   for (const item of items) yield line(item, ++n);
-}
-
-/** Lines of a file, in chunks of ~256 kB. */
-function* chunked(lines: Iterable<string>, header = ''): Generator<Buffer> {
-  let chunk = header;
-  for (const line of lines) {
-    chunk += line;
-    if (chunk.length > 256 * 1024) {
-      yield Buffer.from(chunk);
-      chunk = '';
-    }
-  }
-  if (chunk) yield Buffer.from(chunk);
 }
 
 /**

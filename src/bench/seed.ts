@@ -65,6 +65,19 @@ export function contactIdentity(org: number, i: number): { first: string; last: 
 
 const THREE_YEARS_MS = 3 * 365 * 24 * 3600 * 1000;
 
+/** Lines of a file (COPY data, CSV), in chunks of ~256 kB. */
+export function* chunked(lines: Iterable<string>, header = ''): Generator<Buffer> {
+  let chunk = header;
+  for (const line of lines) {
+    chunk += line;
+    if (chunk.length > 256 * 1024) {
+      yield Buffer.from(chunk);
+      chunk = '';
+    }
+  }
+  if (chunk) yield Buffer.from(chunk);
+}
+
 export function copyValue(v: string | number | null): string {
   if (v === null) return '\\N';
   const s = String(v);
@@ -202,7 +215,6 @@ export async function seed(url: string, scale: number, log: (m: string) => void)
       const keep = spec.object === 'accounts';
       function* rows(): Generator<string> {
         for (const org of orgs) {
-          let chunk = '';
           for (let i = 0; i < perOrg; i++) {
             const ms = base + Math.floor((i / perOrg) * THREE_YEARS_MS);
             const id = uuidv7({ msecs: ms });
@@ -210,16 +222,11 @@ export async function seed(url: string, scale: number, log: (m: string) => void)
             const created = new Date(ms).toISOString();
             const owner = org.userIds[i % org.userIds.length];
             const values = [id, org.orgId, owner, created, created, owner, owner, ...spec.row(org, i, { accountIds, created, id, owner })];
-            chunk += `${values.map(copyValue).join('\t')}\n`;
-            if (chunk.length > 256 * 1024) {
-              yield chunk;
-              chunk = '';
-            }
+            yield `${values.map(copyValue).join('\t')}\n`;
           }
-          if (chunk) yield chunk;
         }
       }
-      await pipeline(Readable.from(rows()), client.query(copyFrom(`COPY seed_${spec.object} (${columns.join(', ')}) FROM STDIN`)));
+      await pipeline(Readable.from(chunked(rows())), client.query(copyFrom(`COPY seed_${spec.object} (${columns.join(', ')}) FROM STDIN`)));
       const staged = new Set(columns);
       await client.query(
         `INSERT INTO ${spec.object} (${columns.join(', ')}, search_vector)
