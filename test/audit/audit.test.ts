@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/audit.service.ts';
 import { AuditSealer } from '../../src/audit/sealer.ts';
+import { Doorbell } from '../../src/events/doorbell.ts';
 import { type OrgFixture, sealAudit, startTestApp, type TestApp } from '../support/harness.ts';
 
 let t: TestApp;
@@ -255,6 +256,41 @@ describe('audit chain integrity', () => {
         c.release();
       }
     }
+  });
+
+  it('the background sealer works through a backlog larger than its batch back to back, then waits for new commits', async () => {
+    const org = await t.createOrg('Backlog Org');
+    for (let i = 0; i < 7; i++) await createAccount(org, `Backlog ${i}`);
+    const pending = async () =>
+      Number((await t.admin.query('SELECT count(*) AS n FROM audit_pending WHERE organization_id = $1', [org.orgId])).rows[0].n);
+    expect(await pending()).toBe(7);
+    // The real pool, with its seals counted.
+    let seals = 0;
+    const counted = {
+      query: (sql: string, params: unknown[]) => {
+        seals += 1;
+        return t.pool.query(sql, params);
+      },
+    } as unknown as typeof t.pool;
+    const doorbell = new Doorbell();
+    // Batches of 2 and a poll interval no test waits for: only full batches go on at once.
+    const sealer = new AuditSealer({ pool: counted, doorbell, batchSize: 2, pollMs: 600_000, gatherMs: 0 }).start();
+    try {
+      await expect.poll(pending, { timeout: 10_000, interval: 50 }).toBe(0);
+      await new Promise((r) => setTimeout(r, 200));
+      // 2 + 2 + 2 + 1, and no seal after the last, short batch: each seal is a commit of its own.
+      expect(seals).toBe(4);
+      // An entry committed now waits for the doorbell (rung after commits) or the poll.
+      await createAccount(org, 'After the backlog');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await pending()).toBe(1);
+      doorbell.ring();
+      await expect.poll(pending, { timeout: 10_000, interval: 50 }).toBe(0);
+      expect(seals).toBe(5);
+    } finally {
+      await sealer.stop();
+    }
+    expect(await verify(org)).toMatchObject({ valid: true, entries: 8, pending: 0 });
   });
 
   it('one organization whose pending entry cannot be linked does not stop the others', async () => {
