@@ -106,8 +106,8 @@ export interface BenchReport {
     rawWaits: WaitProfile;
     /** The server's event-loop delay during the API loop and the GC pause time it spent, from its /metrics. */
     server: {
-      eventLoopLagP99Ms: number | null;
-      eventLoopLagMaxMs: number | null;
+      eventLoopBlockedP99Ms: number | null;
+      eventLoopBlockedMaxMs: number | null;
       gcPauseMs: number | null;
       /** Share of the loop's requests whose time inside the server (Fastify's elapsedTime) exceeded each bound, in %. */
       serverSlowerThan: Record<string, number> | null;
@@ -348,8 +348,8 @@ function runtimeDelta(before: ServerRuntime | null, after: ServerRuntime | null)
     }
   }
   return {
-    eventLoopLagP99Ms: after.eventLoopLagP99Ms,
-    eventLoopLagMaxMs: after.eventLoopLagMaxMs,
+    eventLoopBlockedP99Ms: after.eventLoopBlockedP99Ms,
+    eventLoopBlockedMaxMs: after.eventLoopBlockedMaxMs,
     gcPauseMs: before ? gc(after) - gc(before) : null,
     serverSlowerThan,
   };
@@ -369,5 +369,5 @@ function formatRuntime(r: NonNullable<BenchReport['halfLoad']>['server']): strin
         .map(([bound, pct]) => `${bound}: ${pct} %`)
         .join(', ')} inside the server`
     : '';
-  return `event-loop delay p99 ${f(r.eventLoopLagP99Ms)} ms, max ${f(r.eventLoopLagMaxMs)} ms; GC pauses ${f(r.gcPauseMs)} ms in total${slow}`;
+  return `event loop blocked p99 ${f(r.eventLoopBlockedP99Ms)} ms, max ${f(r.eventLoopBlockedMaxMs)} ms (delay beyond its 10 ms timer); GC pauses ${f(r.gcPauseMs)} ms in total${slow}`;
 }

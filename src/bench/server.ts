@@ -115,9 +115,14 @@ export function machineCpuMs(): { busy: number; total: number } | null {
 
 /** What the server's own /metrics (prom-client default metrics) say about its event loop and GC. */
 export interface ServerRuntime {
-  /** Event-loop delay since the previous scrape (prom-client resets it on every scrape), ms. */
-  eventLoopLagP99Ms: number | null;
-  eventLoopLagMaxMs: number | null;
+  /**
+   * How long the event loop was blocked since the previous scrape (prom-client resets its
+   * histogram on every scrape), ms: the delay its sampling timer measured beyond the timer's
+   * own interval. Node's monitorEventLoopDelay records whole intervals (10 ms by default, so
+   * an idle loop reads ~10 ms); the scrape's minimum is subtracted.
+   */
+  eventLoopBlockedP99Ms: number | null;
+  eventLoopBlockedMaxMs: number | null;
   /** Cumulative GC pause time by kind (major, minor, incremental, weakcb), ms. */
   gcMs: Record<string, number>;
   /** Cumulative count of POST requests by the server's own duration (upper bound in ms → count, every route). */
@@ -143,7 +148,17 @@ export async function scrapeRuntime(url: string): Promise<ServerRuntime | null> 
       const ms = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le) * 1000;
       postDurations.set(ms, (postDurations.get(ms) ?? 0) + Number(m[2]));
     }
-    return { eventLoopLagP99Ms: gauge('nodejs_eventloop_lag_p99_seconds'), eventLoopLagMaxMs: gauge('nodejs_eventloop_lag_max_seconds'), gcMs, postDurations };
+    const min = gauge('nodejs_eventloop_lag_min_seconds');
+    const blocked = (name: string) => {
+      const v = gauge(name);
+      return v === null || min === null ? null : Math.max(0, v - min);
+    };
+    return {
+      eventLoopBlockedP99Ms: blocked('nodejs_eventloop_lag_p99_seconds'),
+      eventLoopBlockedMaxMs: blocked('nodejs_eventloop_lag_max_seconds'),
+      gcMs,
+      postDurations,
+    };
   } catch {
     return null;
   }
