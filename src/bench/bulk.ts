@@ -6,6 +6,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { request } from 'undici';
 import { sleep } from '../write/retry.ts';
 import { chunked, contactIdentity, copyValue, type SeededOrg, searchVectorSql } from './seed.ts';
+import type { WalActivity } from './database.ts';
 import type { RunningServer } from './server.ts';
 
 export interface BulkResult {
@@ -18,7 +19,7 @@ export interface BulkResult {
   rssMb: { start: number; peak: number; end: number };
   detail: Record<string, unknown>;
   /** The same rows loaded straight into PostgreSQL by the bench (no HTTP, no application logic), when measured. */
-  raw?: { seconds: number; rowsPerSecond: number; steps: Record<string, number> };
+  raw?: { seconds: number; rowsPerSecond: number; steps: Record<string, number>; wal?: WalActivity };
 }
 
 function sampleRss(server: RunningServer): { stop: () => { start: number; peak: number; end: number } } {

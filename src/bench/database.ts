@@ -124,3 +124,40 @@ export async function settleDatabase(url: string): Promise<{ seconds: number; va
     await client.end();
   }
 }
+
+/** WAL written and checkpoints the server started, from a point on (a bulk step's cost the timings alone hide). */
+export interface WalActivity {
+  walMb: number;
+  checkpointsTimed: number;
+  checkpointsRequested: number;
+}
+
+/**
+ * Starts measuring; the returned function reports what happened since. Checkpoint counters
+ * live in pg_stat_checkpointer from PostgreSQL 17, in pg_stat_bgwriter before.
+ */
+export async function measureWal(pool: pg.Pool): Promise<() => Promise<WalActivity>> {
+  const snapshot = async () => {
+    const version = Number((await pool.query('SHOW server_version_num')).rows[0].server_version_num);
+    const counters =
+      version >= 170000
+        ? 'SELECT num_timed AS timed, num_requested AS requested FROM pg_stat_checkpointer'
+        : 'SELECT checkpoints_timed AS timed, checkpoints_req AS requested FROM pg_stat_bgwriter';
+    const [lsn, cp] = [(await pool.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string, (await pool.query(counters)).rows[0]];
+    return { lsn, timed: Number(cp.timed), requested: Number(cp.requested) };
+  };
+  const before = await snapshot();
+  return async () => {
+    const after = await snapshot();
+    const bytes = Number((await pool.query('SELECT pg_wal_lsn_diff($1, $2) AS b', [after.lsn, before.lsn])).rows[0].b);
+    return {
+      walMb: Math.round(bytes / 1024 / 1024),
+      checkpointsTimed: after.timed - before.timed,
+      checkpointsRequested: after.requested - before.requested,
+    };
+  };
+}
+
+export function formatWal(w: WalActivity, rows: number): string {
+  return `WAL ${w.walMb.toLocaleString('en')} MB (${Math.round((w.walMb * 1024 * 1024) / rows).toLocaleString('en')} bytes/row), checkpoints started ${w.checkpointsTimed} timed + ${w.checkpointsRequested} requested`;
+}

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool as HttpPool, request } from 'undici';
 import { type BulkResult, exportBenchmark, importBenchmark, rawImportBaseline } from './bulk.ts';
-import { defaultDataDir, openBenchDatabase, settleDatabase } from './database.ts';
+import { defaultDataDir, formatWal, measureWal, openBenchDatabase, settleDatabase, type WalActivity } from './database.ts';
 import { closedLoop, openLoop, type Summary } from './load.ts';
 import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
 import { machineCpuMs, type ServerRuntime, scrapeRuntime, startServer } from './server.ts';
@@ -212,19 +212,22 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       const importWaits = new WaitSampler(db.url, { everyMs: 100, inTransaction: true });
       await importWaits.start();
       const cpuBefore = server.cpuMs();
+      const importWal = await measureWal(raw);
       const imp: BulkResult = await importBenchmark(server, token, {
         ...importSpec,
         runId,
         pendingAudit: async () => Number((await raw.query('SELECT count(*) AS n FROM audit_pending')).rows[0].n),
       });
       const cpuAfter = server.cpuMs();
+      const wal = await importWal();
+      imp.detail.wal = wal;
       imp.detail.databaseSessions = formatWaits(await importWaits.stop());
       if (cpuBefore !== null && cpuAfter !== null) imp.detail.serverCpuSeconds = Number(((cpuAfter - cpuBefore) / 1000).toFixed(1));
       log(
         `${imp.name}: ${imp.seconds.toFixed(1)} s, ${imp.rowsPerSecond.toFixed(0)} rows/s, server RSS ${imp.rssMb.start}→${imp.rssMb.peak} MB; ` +
           `audit entries pending at the end ${imp.detail.auditPendingAtEnd}, all linked ${imp.detail.auditLinkedSecondsAfterEnd} s later`,
       );
-      log(`  server CPU ${imp.detail.serverCpuSeconds ?? '?'} s; database sessions on average: ${imp.detail.databaseSessions}`);
+      log(`  server CPU ${imp.detail.serverCpuSeconds ?? '?'} s; ${formatWal(wal, rows)}; database sessions on average: ${imp.detail.databaseSessions}`);
       bulk.push(imp);
       for (const format of ['csv', 'ndjson'] as const) {
         const exp = await exportBenchmark(server, token, format);
@@ -235,8 +238,13 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       // last run) left it; the baseline's table is bigger by the imported rows, if anything
       // slower for it. Run first, its rolled-back and vacuumed rows left free space scattered
       // through the table for the API import to fill.
+      const rawWal = await measureWal(raw);
       imp.raw = await rawImportBaseline(raw, org, { ...importSpec, runId: `${runId}r` });
-      log(`raw baseline of the import: ${imp.raw.seconds.toFixed(1)} s (${formatSteps(imp.raw.steps)}); API/raw time ${(imp.seconds / imp.raw.seconds).toFixed(2)}`);
+      imp.raw.wal = await rawWal();
+      log(
+        `raw baseline of the import: ${imp.raw.seconds.toFixed(1)} s (${formatSteps(imp.raw.steps)}); API/raw time ${(imp.seconds / imp.raw.seconds).toFixed(2)}; ` +
+          formatWal(imp.raw.wal, rows),
+      );
     }
 
     const counts: Record<string, number> = {};
@@ -310,14 +318,14 @@ export function markdown(r: BenchReport): string {
       if (b.raw) {
         lines.push(
           '',
-          `Raw baseline of the ${b.name.split(' (')[0]} (COPY into a temporary table, set-based UPDATE and INSERT into contacts, one audit row per record hashed in SQL; one transaction, rolled back): ${formatSteps(b.raw.steps)}.`,
+          `Raw baseline of the ${b.name.split(' (')[0]} (COPY into a temporary table, set-based UPDATE and INSERT into contacts, one audit row per record hashed in SQL; one transaction, rolled back): ${formatSteps(b.raw.steps)}${b.raw.wal ? `; ${formatWal(b.raw.wal, b.rows)}` : ''}.`,
         );
       }
       if (b.detail.auditLinkedSecondsAfterEnd === undefined) continue;
       lines.push(
         '',
         `After the ${b.name.split(' (')[0]}: ${b.detail.auditPendingAtEnd} audit entries were still to be linked into the chain; the background sealer finished ${b.detail.auditLinkedSecondsAfterEnd} s after the job. ` +
-          `During it the server used ${b.detail.serverCpuSeconds ?? '?'} s of CPU; database sessions in a transaction, on average (every 100 ms): ${b.detail.databaseSessions}.`,
+          `During it the server used ${b.detail.serverCpuSeconds ?? '?'} s of CPU${b.detail.wal ? `; ${formatWal(b.detail.wal as WalActivity, b.rows)}` : ''}; database sessions in a transaction, on average (every 100 ms): ${b.detail.databaseSessions}.`,
       );
     }
   }
