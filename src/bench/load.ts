@@ -14,6 +14,8 @@ export interface Sample {
   seconds: number;
   latenciesMs: number[];
   errorExamples: string[];
+  /** Operations that finished during the warm-up (not in the latencies). */
+  warmupOps?: number;
 }
 
 export interface Summary {
@@ -25,6 +27,8 @@ export interface Summary {
   p999: number;
   max: number;
   errorExamples?: string[];
+  /** Open loop: operations that finished during its warm-up (resources used per operation count them too). */
+  warmupOps?: number;
 }
 
 /** One operation; `worker` lets a workload partition its data (no two workers patch one record). */
@@ -85,7 +89,10 @@ export async function openLoop(op: Op, ratePerSecond: number, seconds: number, w
     }
     const p: Promise<void> = op(i % maxInFlight, i)
       .then(() => {
-        if (!record) return;
+        if (!record) {
+          sample.warmupOps = (sample.warmupOps ?? 0) + 1;
+          return;
+        }
         sample.ok++;
         sample.latenciesMs.push(performance.now() - due);
       })
@@ -114,5 +121,6 @@ export function summarize(s: Sample): Summary {
     p999: q(0.999),
     max: sorted.length ? sorted[sorted.length - 1] : Number.NaN,
     ...(s.errorExamples.length ? { errorExamples: s.errorExamples } : {}),
+    ...(s.warmupOps ? { warmupOps: s.warmupOps } : {}),
   };
 }

@@ -100,6 +100,8 @@ export interface BenchReport {
     raw: Summary;
     /** CPU the API server process used per request, and how busy the whole machine was, during the API's open loop. */
     serverCpuMsPerRequest: number | null;
+    /** How long the server's event-loop thread waited for a CPU per request (run queue). */
+    serverRunQueueMsPerRequest?: number | null;
     machineBusyPercent: number | null;
     /** Where the database's active sessions were during each open loop (pg_stat_activity, every 20 ms). */
     apiWaits: WaitProfile;
@@ -177,6 +179,7 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       const rate = Math.max(1, Math.floor(Math.max(...creates.map((r) => r.api.throughput)) / 2));
       const create = WORKLOADS[0];
       const cpu0 = server.cpuMs();
+      const rq0 = server.runQueueMs();
       const m0 = machineCpuMs();
       const rt0 = await scrapeRuntime(server.url);
       const apiSampler = new WaitSampler(db.url);
@@ -186,8 +189,12 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       const rt1 = await scrapeRuntime(server.url);
       const serverRuntime = runtimeDelta(rt0, rt1);
       const cpu1 = server.cpuMs();
+      const rq1 = server.runQueueMs();
       const m1 = machineCpuMs();
-      const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && api.ops > 0 ? (cpu1 - cpu0) / api.ops : null;
+      // Per request served in the window, warm-up included (its CPU is in the window too).
+      const served = api.ops + (api.warmupOps ?? 0);
+      const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && served > 0 ? (cpu1 - cpu0) / served : null;
+      const serverRunQueueMsPerRequest = rq0 !== null && rq1 !== null && served > 0 ? (rq1 - rq0) / served : null;
       const machineBusyPercent = m0 && m1 && m1.total > m0.total ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
       // The same open loop on the raw baseline: tells a tail of the database (fsync,
       // checkpoints) from a tail of the application.
@@ -195,10 +202,22 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       await rawSampler.start();
       const rawHalf = await openLoop(create.raw({ ...ctx, runId: `${runId}r` }, 1), rate, opts.seconds * 2, opts.warmup);
       const rawWaits = await rawSampler.stop();
-      halfLoad = { workload: create.name, rate, api, raw: rawHalf, serverCpuMsPerRequest, machineBusyPercent, apiWaits, rawWaits, server: serverRuntime };
+      halfLoad = {
+        workload: create.name,
+        rate,
+        api,
+        raw: rawHalf,
+        serverCpuMsPerRequest,
+        serverRunQueueMsPerRequest,
+        machineBusyPercent,
+        apiWaits,
+        rawWaits,
+        server: serverRuntime,
+      };
       log(
         `create lead at ${rate}/s (half of max): api p50 ${api.p50.toFixed(1)} / p99 ${api.p99.toFixed(1)} / p99.9 ${api.p999.toFixed(1)} ms` +
-          ` (server CPU ${serverCpuMsPerRequest?.toFixed(2) ?? '?'} ms/request, machine ${machineBusyPercent?.toFixed(0) ?? '?'} % busy);` +
+          ` (server CPU ${serverCpuMsPerRequest?.toFixed(2) ?? '?'} ms/request, waiting for a CPU ${serverRunQueueMsPerRequest?.toFixed(2) ?? '?'} ms/request;` +
+          ` machine ${machineBusyPercent?.toFixed(0) ?? '?'} % busy);` +
           ` raw p50 ${rawHalf.p50.toFixed(1)} / p99 ${rawHalf.p99.toFixed(1)} / p99.9 ${rawHalf.p999.toFixed(1)} ms`,
       );
       log(`  active sessions during the API loop: ${formatWaits(apiWaits)}; during the raw loop: ${formatWaits(rawWaits)}`);
@@ -301,7 +320,7 @@ export function markdown(r: BenchReport): string {
     lines.push(
       '',
       `Create lead, open loop at ${h.rate} req/s (half the best closed-loop throughput): API p50 ${f(h.api.p50)} ms, p99 ${f(h.api.p99)} ms, p99.9 ${f(h.api.p999)} ms, ${h.api.errors} errors ` +
-        `(server CPU ${h.serverCpuMsPerRequest === null ? '?' : h.serverCpuMsPerRequest.toFixed(2)} ms per request, machine ${h.machineBusyPercent === null ? '?' : h.machineBusyPercent.toFixed(0)} % busy); ` +
+        `(server CPU ${h.serverCpuMsPerRequest === null ? '?' : h.serverCpuMsPerRequest.toFixed(2)} ms per request, its event loop waiting for a CPU ${h.serverRunQueueMsPerRequest == null ? '?' : h.serverRunQueueMsPerRequest.toFixed(2)} ms per request; machine ${h.machineBusyPercent === null ? '?' : h.machineBusyPercent.toFixed(0)} % busy); ` +
         `raw at the same rate: p50 ${f(h.raw.p50)} ms, p99 ${f(h.raw.p99)} ms, p99.9 ${f(h.raw.p999)} ms, ${h.raw.errors} errors.`,
       `Active database sessions on average (pg_stat_activity every 20 ms): API loop ${formatWaits(h.apiWaits)}; raw loop ${formatWaits(h.rawWaits)}.`,
       `API server during its loop (its /metrics): ${formatRuntime(h.server)}.`,

@@ -14,6 +14,12 @@ export interface RunningServer {
   rss(): number | null;
   /** CPU time the server process has used so far (user + system), ms; null when /proc is not readable. */
   cpuMs(): number | null;
+  /**
+   * Time the server's main thread (its event loop) has spent runnable but waiting for a CPU
+   * so far, ms (Linux schedstat); null when not readable. On a machine whose cores the
+   * database and the load generator share, this is latency no code of ours can remove.
+   */
+  runQueueMs(): number | null;
   stop(): Promise<void>;
 }
 
@@ -76,6 +82,7 @@ export async function startServer(databaseUrl: string, opts: { relay: boolean; l
       }
     },
     cpuMs: () => processCpuMs(child.pid as number),
+    runQueueMs: () => runQueueMs(child.pid as number),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -95,6 +102,16 @@ function processCpuMs(pid: number): number | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return null;
+  }
+}
+
+function runQueueMs(pid: number): number | null {
+  try {
+    // /proc/<pid>/schedstat is the main thread's: time on a CPU, time waiting in the run queue (ns), timeslices.
+    const waited = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ')[1]);
+    return Number.isFinite(waited) ? waited / 1e6 : null;
   } catch {
     return null;
   }
