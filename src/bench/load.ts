@@ -14,8 +14,6 @@ export interface Sample {
   seconds: number;
   latenciesMs: number[];
   errorExamples: string[];
-  /** Operations that finished during the warm-up (not in the latencies). */
-  warmupOps?: number;
 }
 
 export interface Summary {
@@ -27,8 +25,6 @@ export interface Summary {
   p999: number;
   max: number;
   errorExamples?: string[];
-  /** Open loop: operations that finished during its warm-up (resources used per operation count them too). */
-  warmupOps?: number;
 }
 
 /** One operation; `worker` lets a workload partition its data (no two workers patch one record). */
@@ -71,28 +67,41 @@ async function run(op: Op, concurrency: number, seconds: number, record: boolean
  * left idle by the previous loop (pg closes idle clients after 10 s) fill up there, not in
  * the measured part. Everything scheduled after it counts, stalls included.
  */
-export async function openLoop(op: Op, ratePerSecond: number, seconds: number, warmupSeconds = 0, maxInFlight = 512): Promise<Summary> {
+/**
+ * `onMeasuring` is called once, when the first recorded request is due (after the warm-up):
+ * the moment to snapshot whatever is reported per recorded request (CPU, server metrics).
+ */
+export async function openLoop(
+  op: Op,
+  ratePerSecond: number,
+  seconds: number,
+  warmupSeconds = 0,
+  onMeasuring?: () => void,
+  maxInFlight = 512,
+): Promise<Summary> {
   const sample: Sample = { ok: 0, errors: 0, seconds, latenciesMs: [], errorExamples: [] };
   const interval = 1000 / ratePerSecond;
   const begin = performance.now();
   const start = begin + warmupSeconds * 1000;
   const inflight = new Set<Promise<void>>();
+  let measuring = false;
   for (let i = 0; ; i++) {
     const due = begin + i * interval;
     if (due - start >= seconds * 1000) break;
     const record = due >= start;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
+    if (record && !measuring) {
+      measuring = true;
+      onMeasuring?.();
+    }
     if (inflight.size >= maxInFlight) {
       if (record) sample.errors++;
       continue;
     }
     const p: Promise<void> = op(i % maxInFlight, i)
       .then(() => {
-        if (!record) {
-          sample.warmupOps = (sample.warmupOps ?? 0) + 1;
-          return;
-        }
+        if (!record) return;
         sample.ok++;
         sample.latenciesMs.push(performance.now() - due);
       })
@@ -121,6 +130,5 @@ export function summarize(s: Sample): Summary {
     p999: q(0.999),
     max: sorted.length ? sorted[sorted.length - 1] : Number.NaN,
     ...(s.errorExamples.length ? { errorExamples: s.errorExamples } : {}),
-    ...(s.warmupOps ? { warmupOps: s.warmupOps } : {}),
   };
 }

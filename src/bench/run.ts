@@ -178,23 +178,23 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
     if (creates.length) {
       const rate = Math.max(1, Math.floor(Math.max(...creates.map((r) => r.api.throughput)) / 2));
       const create = WORKLOADS[0];
-      const cpu0 = server.cpuMs();
-      const rq0 = server.runQueueMs();
-      const m0 = machineCpuMs();
-      const rt0 = await scrapeRuntime(server.url);
       const apiSampler = new WaitSampler(db.url);
       await apiSampler.start();
-      const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2, opts.warmup);
-      const apiWaits = await apiSampler.stop();
-      const rt1 = await scrapeRuntime(server.url);
-      const serverRuntime = runtimeDelta(rt0, rt1);
+      // CPU, run queue, the machine and the server's /metrics from the end of the warm-up on,
+      // so each is per recorded request (the /metrics scrape also resets its event-loop histogram).
+      let before: { cpu: number | null; rq: number | null; m: ReturnType<typeof machineCpuMs>; rt: Promise<ServerRuntime | null> } | undefined;
+      const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2, opts.warmup, () => {
+        before = { cpu: server.cpuMs(), rq: server.runQueueMs(), m: machineCpuMs(), rt: scrapeRuntime(server.url) };
+      });
       const cpu1 = server.cpuMs();
       const rq1 = server.runQueueMs();
       const m1 = machineCpuMs();
-      // Per request served in the window, warm-up included (its CPU is in the window too).
-      const served = api.ops + (api.warmupOps ?? 0);
-      const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && served > 0 ? (cpu1 - cpu0) / served : null;
-      const serverRunQueueMsPerRequest = rq0 !== null && rq1 !== null && served > 0 ? (rq1 - rq0) / served : null;
+      const rt1 = await scrapeRuntime(server.url);
+      const apiWaits = await apiSampler.stop();
+      const [cpu0, rq0, m0, rt0] = [before?.cpu ?? null, before?.rq ?? null, before?.m ?? null, (await before?.rt) ?? null];
+      const serverRuntime = runtimeDelta(rt0, rt1);
+      const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && api.ops > 0 ? (cpu1 - cpu0) / api.ops : null;
+      const serverRunQueueMsPerRequest = rq0 !== null && rq1 !== null && api.ops > 0 ? (rq1 - rq0) / api.ops : null;
       const machineBusyPercent = m0 && m1 && m1.total > m0.total ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
       // The same open loop on the raw baseline: tells a tail of the database (fsync,
       // checkpoints) from a tail of the application.
