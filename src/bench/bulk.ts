@@ -18,6 +18,8 @@ export interface BulkResult {
   /** Server resident memory during the run: first sample, peak, last sample (MB). */
   rssMb: { start: number; peak: number; end: number };
   detail: Record<string, unknown>;
+  /** WAL written and checkpoints started during it, when measured. */
+  wal?: WalActivity;
   /** The same rows loaded straight into PostgreSQL by the bench (no HTTP, no application logic), when measured. */
   raw?: { seconds: number; rowsPerSecond: number; steps: Record<string, number>; wal?: WalActivity };
 }

@@ -137,23 +137,25 @@ export interface WalActivity {
  * live in pg_stat_checkpointer from PostgreSQL 17, in pg_stat_bgwriter before.
  */
 export async function measureWal(pool: pg.Pool): Promise<() => Promise<WalActivity>> {
-  const snapshot = async () => {
-    const version = Number((await pool.query('SHOW server_version_num')).rows[0].server_version_num);
-    const counters =
-      version >= 170000
-        ? 'SELECT num_timed AS timed, num_requested AS requested FROM pg_stat_checkpointer'
-        : 'SELECT checkpoints_timed AS timed, checkpoints_req AS requested FROM pg_stat_bgwriter';
-    const [lsn, cp] = [(await pool.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string, (await pool.query(counters)).rows[0]];
-    return { lsn, timed: Number(cp.timed), requested: Number(cp.requested) };
-  };
-  const before = await snapshot();
+  const version = Number((await pool.query('SHOW server_version_num')).rows[0].server_version_num);
+  const counters =
+    version >= 170000
+      ? 'SELECT num_timed AS timed, num_requested AS requested FROM pg_stat_checkpointer'
+      : 'SELECT checkpoints_timed AS timed, checkpoints_req AS requested FROM pg_stat_bgwriter';
+  const snapshot = async (since: string | null) =>
+    (
+      await pool.query<{ lsn: string; bytes: string | null; timed: string; requested: string }>(
+        `SELECT pg_current_wal_lsn()::text AS lsn, pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS bytes, c.timed, c.requested FROM (${counters}) c`,
+        [since],
+      )
+    ).rows[0];
+  const before = await snapshot(null);
   return async () => {
-    const after = await snapshot();
-    const bytes = Number((await pool.query('SELECT pg_wal_lsn_diff($1, $2) AS b', [after.lsn, before.lsn])).rows[0].b);
+    const after = await snapshot(before.lsn);
     return {
-      walMb: Math.round(bytes / 1024 / 1024),
-      checkpointsTimed: after.timed - before.timed,
-      checkpointsRequested: after.requested - before.requested,
+      walMb: Math.round(Number(after.bytes) / 1024 / 1024),
+      checkpointsTimed: Number(after.timed) - Number(before.timed),
+      checkpointsRequested: Number(after.requested) - Number(before.requested),
     };
   };
 }

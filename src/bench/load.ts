@@ -66,8 +66,6 @@ async function run(op: Op, concurrency: number, seconds: number, record: boolean
  * `warmupSeconds` of the same schedule run first and are not recorded: connection pools
  * left idle by the previous loop (pg closes idle clients after 10 s) fill up there, not in
  * the measured part. Everything scheduled after it counts, stalls included.
- */
-/**
  * `onMeasuring` is called once, when the first recorded request is due (after the warm-up):
  * the moment to snapshot whatever is reported per recorded request (CPU, server metrics).
  */

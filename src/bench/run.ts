@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool as HttpPool, request } from 'undici';
 import { type BulkResult, exportBenchmark, importBenchmark, rawImportBaseline } from './bulk.ts';
-import { defaultDataDir, formatWal, measureWal, openBenchDatabase, settleDatabase, type WalActivity } from './database.ts';
+import { defaultDataDir, formatWal, measureWal, openBenchDatabase, settleDatabase } from './database.ts';
 import { closedLoop, openLoop, type Summary } from './load.ts';
 import { BENCH_PASSWORD, findSeed, type SeedResult, seed } from './seed.ts';
 import { machineCpuMs, type ServerRuntime, scrapeRuntime, startServer } from './server.ts';
@@ -182,19 +182,19 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
       await apiSampler.start();
       // CPU, run queue, the machine and the server's /metrics from the end of the warm-up on,
       // so each is per recorded request (the /metrics scrape also resets its event-loop histogram).
-      let before: { cpu: number | null; rq: number | null; m: ReturnType<typeof machineCpuMs>; rt: Promise<ServerRuntime | null> } | undefined;
+      const snapshot = () => ({ cpu: server.cpuMs(), rq: server.runQueueMs(), m: machineCpuMs(), rt: scrapeRuntime(server.url) });
+      let before: ReturnType<typeof snapshot> | undefined;
       const api = await openLoop(create.api({ ...ctx, runId: `${runId}h` }, 1), rate, opts.seconds * 2, opts.warmup, () => {
-        before = { cpu: server.cpuMs(), rq: server.runQueueMs(), m: machineCpuMs(), rt: scrapeRuntime(server.url) };
+        before = snapshot();
       });
-      const cpu1 = server.cpuMs();
-      const rq1 = server.runQueueMs();
-      const m1 = machineCpuMs();
-      const rt1 = await scrapeRuntime(server.url);
+      const after = snapshot();
       const apiWaits = await apiSampler.stop();
-      const [cpu0, rq0, m0, rt0] = [before?.cpu ?? null, before?.rq ?? null, before?.m ?? null, (await before?.rt) ?? null];
+      const [rt0, rt1] = [(await before?.rt) ?? null, await after.rt];
       const serverRuntime = runtimeDelta(rt0, rt1);
-      const serverCpuMsPerRequest = cpu0 !== null && cpu1 !== null && api.ops > 0 ? (cpu1 - cpu0) / api.ops : null;
-      const serverRunQueueMsPerRequest = rq0 !== null && rq1 !== null && api.ops > 0 ? (rq1 - rq0) / api.ops : null;
+      const perRequest = (a: number | null | undefined, b: number | null) => (a != null && b !== null && api.ops > 0 ? (b - a) / api.ops : null);
+      const serverCpuMsPerRequest = perRequest(before?.cpu, after.cpu);
+      const serverRunQueueMsPerRequest = perRequest(before?.rq, after.rq);
+      const [m0, m1] = [before?.m ?? null, after.m];
       const machineBusyPercent = m0 && m1 && m1.total > m0.total ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null;
       // The same open loop on the raw baseline: tells a tail of the database (fsync,
       // checkpoints) from a tail of the application.
@@ -238,15 +238,14 @@ export async function runBench(opts: BenchOptions, log: (m: string) => void): Pr
         pendingAudit: async () => Number((await raw.query('SELECT count(*) AS n FROM audit_pending')).rows[0].n),
       });
       const cpuAfter = server.cpuMs();
-      const wal = await importWal();
-      imp.detail.wal = wal;
+      imp.wal = await importWal();
       imp.detail.databaseSessions = formatWaits(await importWaits.stop());
       if (cpuBefore !== null && cpuAfter !== null) imp.detail.serverCpuSeconds = Number(((cpuAfter - cpuBefore) / 1000).toFixed(1));
       log(
         `${imp.name}: ${imp.seconds.toFixed(1)} s, ${imp.rowsPerSecond.toFixed(0)} rows/s, server RSS ${imp.rssMb.start}→${imp.rssMb.peak} MB; ` +
           `audit entries pending at the end ${imp.detail.auditPendingAtEnd}, all linked ${imp.detail.auditLinkedSecondsAfterEnd} s later`,
       );
-      log(`  server CPU ${imp.detail.serverCpuSeconds ?? '?'} s; ${formatWal(wal, rows)}; database sessions on average: ${imp.detail.databaseSessions}`);
+      log(`  server CPU ${imp.detail.serverCpuSeconds ?? '?'} s; ${formatWal(imp.wal, rows)}; database sessions on average: ${imp.detail.databaseSessions}`);
       bulk.push(imp);
       for (const format of ['csv', 'ndjson'] as const) {
         const exp = await exportBenchmark(server, token, format);
@@ -344,7 +343,7 @@ export function markdown(r: BenchReport): string {
       lines.push(
         '',
         `After the ${b.name.split(' (')[0]}: ${b.detail.auditPendingAtEnd} audit entries were still to be linked into the chain; the background sealer finished ${b.detail.auditLinkedSecondsAfterEnd} s after the job. ` +
-          `During it the server used ${b.detail.serverCpuSeconds ?? '?'} s of CPU${b.detail.wal ? `; ${formatWal(b.detail.wal as WalActivity, b.rows)}` : ''}; database sessions in a transaction, on average (every 100 ms): ${b.detail.databaseSessions}.`,
+          `During it the server used ${b.detail.serverCpuSeconds ?? '?'} s of CPU${b.wal ? `; ${formatWal(b.wal, b.rows)}` : ''}; database sessions in a transaction, on average (every 100 ms): ${b.detail.databaseSessions}.`,
       );
     }
   }
