@@ -45,10 +45,21 @@ async function newLeader(ctx: ChaosContext, old: string, timeoutMs = 60_000): Pr
   throw new Error(`no new leader within ${timeoutMs} ms`);
 }
 
-async function timelineOf(ctx: ChaosContext): Promise<{ leader: string; timeline: number }> {
-  const m = await patroniCluster(ctx.state.topology);
-  const l = m?.find((x) => x.role === 'leader');
-  return { leader: l?.name ?? '-', timeline: l?.timeline ?? -1 };
+/**
+ * The running leader and its timeline. A leader that is still starting or promoting reports
+ * no timeline yet: wait for it (up to timeoutMs), so a check compares timelines rather than
+ * the moment it happened to ask.
+ */
+async function timelineOf(ctx: ChaosContext, timeoutMs = 15_000): Promise<{ leader: string; timeline: number }> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const m = await patroniCluster(ctx.state.topology);
+    const l = m?.find((x) => x.role === 'leader');
+    if ((l?.state === 'running' && l.timeline !== undefined) || Date.now() >= until) {
+      return { leader: l?.name ?? '-', timeline: l?.timeline ?? -1 };
+    }
+    await sleep(200);
+  }
 }
 
 function dbOutageCheck(m: Metrics): Check {

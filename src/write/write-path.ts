@@ -161,24 +161,34 @@ export async function executeWrite(
         // standby that is gone): the transaction rolled back, so running it again is safe.
         sqlState(err) === '57014';
       if (!retryable) throw err;
+      // Set when the attempt lost its connection (or its commit's replication) and the database
+      // has since answered on a fresh one (a receipt confirmation that found none): the next
+      // attempt goes at once. Backing off then only adds latency after a failover (up to the
+      // cap, on top of the outage) without sparing a database that is already answering.
+      // Contention (deadlocks, serialization, lock timeouts) still backs off.
+      let answered = false;
       if (committing || commitUncertain || isReceiptRace(err)) {
         // The COMMIT may have happened: the receipt, written in the same transaction, says.
         // Found after one of our own COMMITs went unanswered, it is our write, not a replay.
         const ours = committing || commitUncertain;
         commitUncertain = true;
-        const stored = await confirmReceipt(deps.pool, req.actor, caller, key).catch(() => undefined);
-        if (stored) {
-          if (stored.request_hash !== req.requestFingerprint) throw keyReused();
-          return { ...fromReceipt(stored), replayed: !ours, attempts: attempt };
+        const confirmed = await confirmReceipt(deps.pool, req.actor, caller, key).then(
+          (stored) => ({ stored }),
+          () => undefined,
+        );
+        if (confirmed?.stored) {
+          if (confirmed.stored.request_hash !== req.requestFingerprint) throw keyReused();
+          return { ...fromReceipt(confirmed.stored), replayed: !ours, attempts: attempt };
         }
+        answered = confirmed !== undefined && (isConnectionError(err) || err instanceof CommitNotReplicated);
       }
-      const wait = backoffMs(attempt);
+      const wait = answered ? 0 : backoffMs(attempt);
       if (Date.now() + wait >= req.deadlineAt) {
         throw new AppError('unavailable', 'The database is unavailable; the change was not applied. Retry later.', undefined, undefined, {
           'Retry-After': '1',
         });
       }
-      deps.log?.warn({ err, attempt, requestId: req.requestId }, 'write transaction failed; retrying');
+      deps.log?.warn({ err, attempt, waitMs: wait, requestId: req.requestId }, 'write transaction failed; retrying');
       await sleep(wait);
     }
   }

@@ -70,10 +70,18 @@ function faultyPool(url: string): FaultyPool {
 let t: TestApp;
 let faulty: FaultyPool;
 let app: FastifyInstance;
+/** The write path's retry log lines ('write transaction failed; retrying'), as the server logged them. */
+const retries: { attempt: number; waitMs: number }[] = [];
 beforeAll(async () => {
   t = await startTestApp();
   faulty = faultyPool(t.appUrl);
-  app = (await buildServer({ config: t.config, pool: faulty.pool, lifecycle: t.lifecycle, logger: false })).app;
+  const stream = {
+    write(line: string) {
+      const entry = JSON.parse(line) as { msg?: string; attempt: number; waitMs: number };
+      if (entry.msg === 'write transaction failed; retrying') retries.push({ attempt: entry.attempt, waitMs: entry.waitMs });
+    },
+  };
+  app = (await buildServer({ config: t.config, pool: faulty.pool, lifecycle: t.lifecycle, logger: { level: 'warn', stream } })).app;
   await app.ready();
 });
 afterAll(async () => {
@@ -133,6 +141,24 @@ describe('a COMMIT whose answer was lost', () => {
     const res = await send('POST', '/api/v1/accounts', { name });
     expect(res.status).toBe(201);
     expect(await countNamed(name)).toBe(1);
+  });
+
+  it('retries at once when the database answers the receipt check, and backs off while it does not', async () => {
+    // The COMMIT never went out and the connection "died"; the receipt check on a fresh
+    // connection finds nothing: the database is answering, so waiting helps no one.
+    retries.length = 0;
+    faulty.failNextCommit('lost');
+    const first = await send('POST', '/api/v1/accounts', { name: `Retry at once ${randomUUID()}` });
+    expect(first.status).toBe(201);
+    expect(retries).toEqual([{ attempt: 1, waitMs: 0 }]);
+
+    // Same, but the next connection is refused: the check fails, so the retry backs off.
+    retries.length = 0;
+    faulty.failNextCommit('lost', 1);
+    const second = await send('POST', '/api/v1/accounts', { name: `Retry later ${randomUUID()}` });
+    expect(second.status).toBe(201);
+    expect(retries).toHaveLength(1);
+    expect(retries[0].waitMs).toBeGreaterThan(0);
   });
 
   it('the chain is intact after all of it', async () => {
