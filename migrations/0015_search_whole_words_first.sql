@@ -1,13 +1,33 @@
--- Search: whole words before prefixes (docs/performance.md, "Search: whole words first,
--- 2026-12-02 evening").
+-- Search: whole words before prefixes, prefixes from the GIN index only, no typo
+-- tolerance under three characters (docs/performance.md, "Search: whole words first, and
+-- search as you type (2026-12-02 evening)").
 --
--- basalt_search_candidates (migration 0011) is unchanged except for its first full-text
--- branch: it now asks for the whole words ('chen' & 'becker') before the form with a prefix
--- on the last word ('chen' & 'becker':*), and runs the prefix form only when whole words
--- found fewer candidates than asked for. At 1 M contacts the contacts branch of a search
--- for a common full name took 16-18 ms in the GIN index (a partial match builds a bitmap of
--- every lexeme it starts), 3 ms for the whole words. Migrations are history, so the whole
--- function is restated here.
+-- basalt_search_candidates (migration 0011) changes in three places:
+-- * It asks for the whole words ('chen' & 'becker') before the form with a prefix on the
+--   last word ('chen' & 'becker':*), and runs the prefix form only when whole words found
+--   fewer candidates than asked for. At 1 M contacts the contacts branch of a search for a
+--   common full name took 16-18 ms in the GIN index (a partial match builds a bitmap of
+--   every lexeme it starts), 3 ms for the whole words.
+-- * The prefix forms run with plain index and sequential scans off (see there).
+-- * The trigram branches run only when full text found nothing, and need three characters.
+-- Migrations are history, so the whole function is restated here.
+-- Does every prefix of the query ('che' in 'chen' & 'che':*) start some lexeme of the
+-- object's most common ones (the planner's statistics of its search_vector column)? Only
+-- then does the planner know how many rows the prefix matches (see the caller). Table
+-- names come from the caller's whitelist.
+CREATE FUNCTION basalt_search_prefixes_frequent(p_table text, p_query tsquery)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS
+$fn$
+  SELECT coalesce(bool_and(EXISTS (
+           SELECT 1
+           FROM pg_stats s, unnest(s.most_common_elems::text::text[]) AS e(lexeme)
+           WHERE s.schemaname = 'public' AND s.tablename = p_table AND s.attname = 'search_vector'
+             AND starts_with(e.lexeme, m.prefix[1]))), true)
+  FROM regexp_matches(p_query::text, '''([^'']+)'':\*', 'g') AS m(prefix)
+$fn$;
+REVOKE ALL ON FUNCTION basalt_search_prefixes_frequent(text, tsquery) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION basalt_search_candidates(p_object text, p_query text, p_tsquery text, p_tsquery_strict text,
                                          p_pool integer, p_limit integer)
 RETURNS TABLE (id uuid, score float8)
@@ -28,6 +48,8 @@ DECLARE
   v_tsq    tsquery;
   v_strict tsquery;
   v_exact  tsquery;
+  v_scan   text;
+  v_seq    text;
 BEGIN
   IF v_org IS NULL OR p_query IS NULL OR p_query = '' THEN
     RETURN;
@@ -68,6 +90,19 @@ BEGIN
     v_exact := to_tsquery('simple', replace(v_strict::text, ':*', ''));
     EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from)
       INTO v_ids USING v_org, v_owners, v_exact, v_pool;
+    -- A prefix no frequent lexeme starts with is answered from the GIN index only. The
+    -- planner then guesses a floor of ~2 % of the rows (2,994 of 150 k opportunities for
+    -- 'che':*, where none matches), so under a LIMIT it walks the tenant's btree filtering
+    -- every row: 183 ms for nothing, about 1.5 s over 1.4 M contacts; the GIN bitmap of such
+    -- a prefix is small. A prefix of frequent lexemes ('ne':*, 'new' in half the rows) keeps
+    -- the planner's choice: it knows their frequencies, and walking the btree finds 200 of
+    -- them at once (as a bitmap: 270 ms). The settings are put back right after; they are
+    -- transaction-local, so an error reverts them too.
+    v_scan := current_setting('enable_indexscan');
+    v_seq := current_setting('enable_seqscan');
+    IF NOT basalt_search_prefixes_frequent(v_table, v_tsq) THEN
+      PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true);
+    END IF;
     IF cardinality(v_ids) < v_limit THEN
       -- Ids found twice are harmless: the ranking below reads t.id = ANY (v_ids).
       EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from)
@@ -80,6 +115,7 @@ BEGIN
       EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from)
         INTO v_ids USING v_org, v_owners, v_tsq, v_pool;
     END IF;
+    PERFORM set_config('enable_indexscan', v_scan, true), set_config('enable_seqscan', v_seq, true);
   END IF;
   -- Trigram threshold (migration 0011): a query of several words is a whole name, and a
   -- typo leaves its similarity to the right title above 0.5 ('jon smiht' ~ 'jon smith'
@@ -87,7 +123,14 @@ BEGIN
   -- ('vera berg': 25,000 account names, 0.5 s). A single word keeps 0.3 ('smiht' ~ 'smith'
   -- 0.33). Local to the transaction: the search is its only statement.
   PERFORM set_config('pg_trgm.similarity_threshold', CASE WHEN btrim(p_query) ~ '\s' THEN '0.5' ELSE '0.3' END, true);
-  IF cardinality(v_ids) < v_limit THEN
+  -- Typo tolerance is for a query full text found nothing for (0011: fewer than the limit).
+  -- With a few exact hits the trigram pass found little more and could cost seconds: under
+  -- a LIMIT the planner takes `%` to match ~4 % of the rows and scans the table for 200
+  -- similar titles that are not there ('new person 796796' among 900 k "New Person n"
+  -- contacts, similar below 0.5: 1.9 M similarities, 7-8 s under load). And it needs three
+  -- characters: a shorter query shares a trigram with every title that has a word starting
+  -- with it ('ch': 25,000 account names rechecked, 54-300 ms) and is similar to almost none.
+  IF cardinality(v_ids) = 0 AND length(regexp_replace(p_query, '\s', '', 'g')) >= 3 THEN
     EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND %s %% $3 LIMIT $4) s', v_from, v_title)
       INTO v_more USING v_org, v_owners, p_query, v_pool;
     v_ids := v_ids || v_more;

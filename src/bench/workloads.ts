@@ -108,6 +108,36 @@ const CONTACT_VECTOR =
   "setweight(to_tsvector('simple', concat_ws(' ', t.first_name, t.last_name, t.email)), 'A') || setweight(to_tsvector('simple', ''), 'B') || " +
   "setweight(to_tsvector('simple', concat_ws(' ', t.phone, t.mobile_phone)), 'C') || setweight(to_tsvector('simple', coalesce($3::text, '')), 'D')";
 
+/** What a search box sends while a name is typed: 2 and 3 letters of the first name, then the first name and 1–3 letters of the last. */
+export function typingStates(name: string): string[] {
+  const [first, last = ''] = name.split(' ');
+  return [first.slice(0, 2), first.slice(0, 3), ...[1, 2, 3].map((n) => `${first} ${last.slice(0, n)}`)];
+}
+
+/** A search workload over the given terms: the API's search, and its own statement run raw (as the owner with the admin's scope: no HTTP, no app code). */
+function searchWorkload(name: string, description: string, termsOf: (ctx: BenchContext) => string[]): Workload {
+  return {
+    name,
+    description,
+    api: (ctx) => {
+      const terms = termsOf(ctx);
+      return async (w, i) => {
+        await call(ctx, 'GET', `/api/v1/search?q=${encodeURIComponent(pickFrom(terms, w * 31 + i))}`, 200);
+      };
+    },
+    raw: (ctx) => {
+      const terms = termsOf(ctx);
+      return async (w, i) => {
+        const { sql, params } = searchQuery(STANDARD_OBJECTS, pickFrom(terms, w * 31 + i), ctx.org.orgId, 20);
+        await inTransaction(ctx.raw, async (c) => {
+          await c.query("SELECT set_config('basalt.org_id', $1, true), set_config('basalt.read_all', 'on', true)", [ctx.org.orgId]);
+          await c.query(sql, params);
+        });
+      };
+    },
+  };
+}
+
 export const WORKLOADS: Workload[] = [
   {
     name: 'create lead',
@@ -196,21 +226,12 @@ export const WORKLOADS: Workload[] = [
       );
     },
   },
-  {
-    name: 'search',
-    description: 'GET /api/v1/search?q=<first last> over all six objects (full text + trigram)',
-    api: (ctx) => async (w, i) => {
-      await call(ctx, 'GET', `/api/v1/search?q=${encodeURIComponent(pickFrom(ctx.searchTerms, w * 31 + i))}`, 200);
-    },
-    raw: (ctx) => async (w, i) => {
-      // The API's own statement, as the owner with the admin's scope: no HTTP, no app code.
-      const { sql, params } = searchQuery(STANDARD_OBJECTS, pickFrom(ctx.searchTerms, w * 31 + i), ctx.org.orgId, 20);
-      await inTransaction(ctx.raw, async (c) => {
-        await c.query("SELECT set_config('basalt.org_id', $1, true), set_config('basalt.read_all', 'on', true)", [ctx.org.orgId]);
-        await c.query(sql, params);
-      });
-    },
-  },
+  searchWorkload('search', 'GET /api/v1/search?q=<first last> over all six objects (full text + trigram)', (ctx) => ctx.searchTerms),
+  searchWorkload(
+    'search as you type',
+    'GET /api/v1/search?q=<what a search box sends while a name is typed: "ch", "che", "chen b", "chen be", "chen bec">',
+    (ctx) => ctx.searchTerms.flatMap(typingStates),
+  ),
   {
     name: 'pipeline report',
     description: 'GET /api/v1/reports/pipeline (count and sum of amount by stage and currency)',

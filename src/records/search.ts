@@ -39,16 +39,25 @@ const SUBTITLE: Record<string, string> = {
  * exactly the same database work (as the owner, without HTTP and application code).
  */
 export function searchQuery(objects: readonly ObjectDef[], text: string, orgId: string, limit: number): { sql: string; params: unknown[] } {
-  const tokens = text
+  let tokens = text
     .toLowerCase()
     .split(/[^\p{L}\p{N}]+/u)
     .filter(Boolean)
     .slice(0, 8);
+  // A one-character prefix makes the GIN index gather every lexeme starting with that
+  // letter (87 ms for the contacts alone at 1 M contacts, 146 ms for a lone "c"), so no
+  // single character is ever a prefix. As the last word after others it is a name still
+  // being typed ("jan s"): it is left out of the match (the similarity ranking still reads
+  // the whole text), and the word before it, followed by a space, counts as whole.
+  const oneChar = (t: string) => [...t].length === 1;
+  const typing = tokens.length > 1 && oneChar(tokens[tokens.length - 1]);
+  if (typing) tokens = tokens.slice(0, -1);
+  const prefix = (t: string) => (oneChar(t) ? `'${t}'` : `'${t}':*`);
   // Every word as a prefix ('jan':* & 'smi':*), and the cheaper form tried first: whole
   // words with a prefix on the last one ('jan' & 'smi':*). Tokens are letters and digits
   // only, so quoting them is safe.
-  const tsquery = tokens.map((t) => `'${t}':*`).join(' & ');
-  const strict = tokens.map((t, i) => (i === tokens.length - 1 ? `'${t}':*` : `'${t}'`)).join(' & ');
+  const tsquery = tokens.map(prefix).join(' & ');
+  const strict = tokens.map((t, i) => (i === tokens.length - 1 && !typing ? prefix(t) : `'${t}'`)).join(' & ');
   // Candidates come from basalt_search_candidates (migrations/0008_search.sql): a definer
   // function that drives the GIN indexes for the current tenant, bounded, and returns
   // (id, score) only. Joining them back here, under row-level security, is what decides

@@ -3,7 +3,8 @@ import type { Actor } from '../../src/auth/actor.ts';
 import { beginSql } from '../../src/db/session.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { AppError } from '../../src/http/errors.ts';
-import { searchRecords } from '../../src/records/search.ts';
+import { searchQuery, searchRecords } from '../../src/records/search.ts';
+import { STANDARD_OBJECTS } from '../../src/objects/definitions.ts';
 import { type OrgFixture, startTestApp, type TestApp, type UserFixture } from '../support/harness.ts';
 import { Api } from './helpers.ts';
 
@@ -79,7 +80,17 @@ describe('search under row-level security', () => {
     const c = await api.create('contacts', { firstName: 'Wilhelmina', lastName: 'Quarrington', email: 'wquarrington@example.net' });
     // The last word as a prefix; every word as a prefix when whole words find nothing.
     // A typo in a name of several words is still found (trigram, threshold 0.5 for several words).
-    for (const q of ['wilhelmina quarr', 'wilh quarr', 'Wilhelmina Quarrington', 'Wilhelmina Quarington', 'quarrington@', 'wquarrington@example']) {
+    // A last word of one letter is still being typed: the words before it find the record.
+    for (const q of [
+      'wilhelmina quarr',
+      'wilh quarr',
+      'Wilhelmina Quarrington',
+      'Wilhelmina Quarington',
+      'quarrington@',
+      'wquarrington@example',
+      'wilhelmina q',
+      'wilhelmina qu',
+    ]) {
       expect(await ids(orgA.token, q), q).toContain(c.id);
     }
     const res = await api.get('/api/v1/search?q=wilhelmina');
@@ -94,6 +105,22 @@ describe('search under row-level security', () => {
     // Deleted records are not found.
     expect((await api.delete(`/api/v1/contacts/${c.id}`, c.version)).status).toBe(204);
     expect(await ids(orgA.token, 'wilhelmina')).not.toContain(c.id);
+  });
+});
+
+describe('the text searched for', () => {
+  const forms = (q: string) => {
+    const { params } = searchQuery(STANDARD_OBJECTS, q, orgA.orgId, 20);
+    return { prefix: params[2], strict: params[3] };
+  };
+  it('never makes one character a prefix: a trailing letter is left out, a lone one is a whole word', () => {
+    expect(forms('Jan Smi')).toEqual({ prefix: "'jan':* & 'smi':*", strict: "'jan' & 'smi':*" });
+    expect(forms('jan s')).toEqual({ prefix: "'jan':*", strict: "'jan'" });
+    expect(forms('c')).toEqual({ prefix: "'c'", strict: "'c'" });
+    expect(forms('a b')).toEqual({ prefix: "'a'", strict: "'a'" });
+    expect(forms('j smith')).toEqual({ prefix: "'j' & 'smith':*", strict: "'j' & 'smith':*" });
+    expect(forms('ö')).toEqual({ prefix: "'ö'", strict: "'ö'" });
+    expect(forms('--')).toEqual({ prefix: null, strict: null });
   });
 });
 
@@ -158,6 +185,23 @@ describe('basalt_search_candidates (the definer function)', () => {
       "'zephyrine' & 'quillfea':*",
     ]);
     expect(typing.map((r) => r.id).sort()).toEqual([...whole, prefixOnly].sort());
+  });
+
+  it('knows from the statistics which prefixes start frequent lexemes (the planner guesses for the others)', async () => {
+    const api = new Api(t, orgA.token);
+    for (let i = 0; i < 40; i++) await api.create('contacts', { firstName: `Person ${i}`, lastName: 'Frequentia' });
+    await t.admin.query('ANALYZE contacts');
+    const frequent = async (q: string) =>
+      (await t.admin.query(`SELECT basalt_search_prefixes_frequent('contacts', to_tsquery('simple', $1)) AS f`, [q])).rows[0].f;
+    expect(await frequent("'frequen':*")).toBe(true);
+    expect(await frequent("'person' & 'frequen':*")).toBe(true);
+    expect(await frequent("'zzqxv':*")).toBe(false);
+    expect(await frequent("'frequen':* & 'zzqxv':*")).toBe(false);
+    expect(await frequent("'zzqxv'")).toBe(true); // no prefix: nothing to guess
+    // The application role cannot call it; the definer function does.
+    await expect(asApp({ orgId: orgA.orgId, userId: orgA.adminId, teamId: null, role: 'admin' }, `SELECT basalt_search_prefixes_frequent('contacts', 'a:*')`, [])).rejects.toThrow(
+      /permission denied/,
+    );
   });
 
   it('accepts only the standard objects and returns ids and scores, never record data', async () => {
