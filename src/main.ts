@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   if (!adminUrl) {
     say(`starting embedded PostgreSQL (data in ${config.dataDir}, port ${config.embeddedPgPort})`);
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    startedDatabase = embedded;
     adminUrl = embedded.url;
   }
   // A signal during start-up must not orphan the embedded PostgreSQL server.
@@ -107,7 +108,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-main().catch((err: unknown) => {
+/** The embedded PostgreSQL this process started, so a failed start-up does not leave it running. */
+let startedDatabase: EmbeddedDatabase | undefined;
+
+main().catch(async (err: unknown) => {
   process.stderr.write(`basalt: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  await startedDatabase?.stop().catch(() => {});
   process.exit(1);
 });
