@@ -63,10 +63,13 @@ async function timelineOf(ctx: ChaosContext, timeoutMs = 15_000): Promise<{ lead
 }
 
 function dbOutageCheck(m: Metrics): Check {
+  const s = m.slowest;
+  const o = m.dbOutageWindow;
   return check(
     'slowest request ≤ database outage + 0.5 s',
     m.slowestExtraMs <= m.dbOutageMs + 500,
-    `slowest request +${m.slowestExtraMs} ms over p50; database outage ${m.dbOutageMs} ms`,
+    `slowest request +${m.slowestExtraMs} ms over p50${s ? ` (a ${s.kind}, ${s.fromMs} → ${s.toMs} ms from the fault, ${s.httpAttempts} HTTP attempts, status ${s.status})` : ''}; ` +
+      `database outage ${m.dbOutageMs} ms${o ? ` (no commit ${o.fromMs} → ${o.toMs} ms from the fault)` : ''}`,
   );
 }
 

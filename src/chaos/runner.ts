@@ -130,6 +130,18 @@ async function runOne(
   const faultAt = ctx.faultAt ?? loadStart;
   const ops = load.ops;
   const lat = ops.map((op) => op.end - op.start).sort((a, b) => a - b);
+  const slowestOp = ops.reduce<(typeof ops)[number] | undefined>((a, op) => (!a || op.end - op.start > a.end - a.start ? op : a), undefined);
+  const outage = probe.outage(faultAt, loadEnd);
+  const where = {
+    slowest: slowestOp && {
+      kind: slowestOp.kind,
+      fromMs: slowestOp.start - faultAt,
+      toMs: slowestOp.end - faultAt,
+      httpAttempts: slowestOp.attempts,
+      status: slowestOp.status,
+    },
+    dbOutageWindow: { fromMs: outage.start - faultAt, toMs: outage.end - faultAt },
+  };
   const before = ops.filter((op) => op.end < faultAt).map((op) => op.end - op.start).sort((a, b) => a - b);
   const failedAttempts = ops.flatMap((op) => op.failedAttempts);
   const writeAcks = ops.filter((op) => op.ok && op.kind !== 'list').map((op) => op.end);
@@ -147,6 +159,7 @@ async function runOne(
       maxMs: lat[lat.length - 1] ?? 0,
       slowestExtraMs: Math.max(0, (lat[lat.length - 1] ?? 0) - percentile(before, 50)),
       dbOutageMs: probe.outageMs(faultAt, loadEnd),
+      ...where,
     });
   } catch (err) {
     extraChecks = [{ name: 'verification ran', ok: false, detail: (err as Error).message }];
@@ -177,6 +190,7 @@ async function runOne(
     slowestExtraMs: Math.max(0, (lat[lat.length - 1] ?? 0) - percentile(before, 50)),
     writeUnavailableMs: maxGap(writeAcks, faultAt, loadEnd),
     dbOutageMs: probe.outageMs(faultAt, loadEnd),
+    ...where,
     ackedWrites: data.ackedWrites,
     writesLost: data.lost,
     writesDuplicated: data.duplicated,

@@ -61,6 +61,9 @@ export interface Metrics {
   baselineP50Ms: number;
   /** Slowest request minus the p50 before the fault. */
   slowestExtraMs: number;
+  /** The slowest request and the database's outage, in ms from the fault: where the latency went. */
+  slowest?: { kind: string; fromMs: number; toMs: number; httpAttempts: number; status: number };
+  dbOutageWindow?: { fromMs: number; toMs: number };
   writeUnavailableMs: number;
   dbOutageMs: number;
   ackedWrites: number;

@@ -149,15 +149,28 @@ export class DbProbe {
   outageMs(from: number, to: number): number {
     return maxGap(this.commits, from, to, this.everyMs);
   }
+
+  /** Where that gap was: the last commit before it and the first after it. */
+  outage(from: number, to: number): { start: number; end: number } {
+    return longestGap(this.commits, from, to);
+  }
+}
+
+/** The longest stretch of [from, to] without any of the times in it: its bounds. */
+export function longestGap(times: number[], from: number, to: number): { start: number; end: number } {
+  const ts = times.filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  const bounds = [from, ...ts, to];
+  let best = { start: from, end: from };
+  for (let i = 1; i < bounds.length; i++) {
+    if (bounds[i] - bounds[i - 1] > best.end - best.start) best = { start: bounds[i - 1], end: bounds[i] };
+  }
+  return best;
 }
 
 /** Longest gap between consecutive times in [from, to], minus the normal spacing. */
 export function maxGap(times: number[], from: number, to: number, normalMs = 0): number {
-  const ts = times.filter((t) => t >= from && t <= to).sort((a, b) => a - b);
-  if (ts.length === 0) return to - from;
-  let gap = Math.max(ts[0] - from, to - ts[ts.length - 1]);
-  for (let i = 1; i < ts.length; i++) gap = Math.max(gap, ts[i] - ts[i - 1]);
-  return Math.max(0, gap - normalMs);
+  const gap = longestGap(times, from, to);
+  return Math.max(0, gap.end - gap.start - normalMs);
 }
 
 export function percentile(sorted: number[], p: number): number {

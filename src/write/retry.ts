@@ -37,9 +37,13 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /** Exponential backoff with full jitter, capped. */
-// Capped low: during a failover the new primary should be found within a few hundred ms
-// of becoming writable, not a second later.
-export function backoffMs(attempt: number, baseMs = 25, capMs = 250): number {
+// Capped low: during a failover a waiting write should find the new primary within ~100 ms
+// of it becoming writable. At a 250 ms cap the API's writes resumed ~260 ms after the
+// database's own probe saw it writable (chaos postmaster-kill, 2026-12-02: write window
+// 2,957 ms against an outage of 2,699 ms), and a write that then met the promoting primary
+// still read-only (25006) paid a second backoff. Attempts are connection tries that fail at
+// once while no primary is up, bounded per node by its pool.
+export function backoffMs(attempt: number, baseMs = 25, capMs = 100): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
   return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
 }
