@@ -6,11 +6,13 @@ let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp();
   // A create whose name starts with "slow:" sleeps inside its transaction, so concurrent
-  // requests with the same key really overlap.
+  // requests with the same key really overlap. Long enough that the others, sent once the
+  // sleep is seen, still wait out the key's 250 ms lock wait before it ends on a loaded CI
+  // machine (at 0.4 s a run saw every one of them get the replay instead of a 409).
   await t.admin.query(`
     CREATE FUNCTION slow_create() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.name LIKE 'slow:%' THEN PERFORM pg_sleep(0.4); END IF;
+      IF NEW.name LIKE 'slow:%' THEN PERFORM pg_sleep(1.5); END IF;
       RETURN NEW;
     END $$;
     CREATE TRIGGER slow_create BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION slow_create();`);
