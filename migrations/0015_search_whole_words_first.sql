@@ -51,6 +51,7 @@ DECLARE
   v_scan   text;
   v_seq    text;
   v_words  text;
+  v_match  text;
 BEGIN
   IF v_org IS NULL OR p_query IS NULL OR p_query = '' THEN
     RETURN;
@@ -89,45 +90,44 @@ BEGIN
     -- adds to them (a name still being typed). The text form is safe to edit: tokens are
     -- letters and digits, so ':*' occurs only as the prefix flag.
     v_exact := to_tsquery('simple', replace(v_strict::text, ':*', ''));
-    EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from)
-      INTO v_ids USING v_org, v_owners, v_exact, v_pool;
-    -- A prefix no frequent lexeme starts with is answered from the GIN index only. The
-    -- planner then guesses a floor of ~2 % of the rows (2,994 of 150 k opportunities for
-    -- 'che':*, where none matches), so under a LIMIT it walks the tenant's btree filtering
-    -- every row: 183 ms for nothing, about 1.5 s over 1.4 M contacts; the GIN bitmap of such
-    -- a prefix is small. A prefix of frequent lexemes ('ne':*, 'new' in half the rows) keeps
-    -- the planner's choice: it knows their frequencies, and walking the btree finds 200 of
-    -- them at once (as a bitmap: 270 ms). The settings are put back right after; they are
-    -- transaction-local, so an error reverts them too.
-    v_scan := current_setting('enable_indexscan');
-    v_seq := current_setting('enable_seqscan');
-    IF NOT basalt_search_prefixes_frequent(v_table, v_tsq) THEN
-      PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true);
-    END IF;
+    -- The full-text candidate statement; $3 is the tsquery. Ids found twice are harmless:
+    -- the ranking below reads t.id = ANY (v_ids).
+    v_match := format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from);
+    EXECUTE v_match INTO v_ids USING v_org, v_owners, v_exact, v_pool;
     IF cardinality(v_ids) < v_limit THEN
+      -- A prefix no frequent lexeme starts with is answered from the GIN index only. The
+      -- planner then guesses a floor of ~2 % of the rows (2,994 of 150 k opportunities for
+      -- 'che':*, where none matches), so under a LIMIT it walks the tenant's btree filtering
+      -- every row: 183 ms for nothing, about 1.5 s over 1.4 M contacts; the GIN bitmap of such
+      -- a prefix is small. A prefix of frequent lexemes ('ne':*, 'new' in half the rows) keeps
+      -- the planner's choice: it knows their frequencies, and walking the btree finds 200 of
+      -- them at once (as a bitmap: 270 ms). Asked only when a prefix form runs; the settings
+      -- are put back right after; they are transaction-local, so an error reverts them too.
+      v_scan := current_setting('enable_indexscan');
+      v_seq := current_setting('enable_seqscan');
+      IF NOT basalt_search_prefixes_frequent(v_table, v_tsq) THEN
+        PERFORM set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true);
+      END IF;
       -- With whole words before the prefix ('felix' & 'ne':*), the index is asked for the
       -- whole words only and the prefix is checked on their rows: the GIN index would
       -- otherwise gather every row of every lexeme the prefix starts ('new' in 900 k
       -- contacts: 870 ms) to intersect it with a few thousand. IS TRUE keeps the planner
       -- from using the index for that second test.
       v_words := regexp_replace(v_strict::text, ' & ''[^'']+'':\*$', '');
-      -- Ids found twice are harmless: the ranking below reads t.id = ANY (v_ids).
       IF v_words <> v_strict::text THEN
         EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 AND (t.search_vector @@ $5) IS TRUE LIMIT $4) s', v_from)
           INTO v_more USING v_org, v_owners, to_tsquery('simple', v_words), v_pool, v_strict;
       ELSE
-        EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from)
-          INTO v_more USING v_org, v_owners, v_strict, v_pool;
+        EXECUTE v_match INTO v_more USING v_org, v_owners, v_strict, v_pool;
       END IF;
       v_ids := v_ids || v_more;
+      -- Compared as text: tsquery equality ignores prefix flags ('wilh' & 'quarr':* equals
+      -- 'wilh':* & 'quarr':*), so 0008 never took this fallback; its trigram branch hid that.
+      IF cardinality(v_ids) = 0 AND coalesce(p_tsquery_strict, '') <> '' AND p_tsquery_strict <> p_tsquery THEN
+        EXECUTE v_match INTO v_ids USING v_org, v_owners, v_tsq, v_pool;
+      END IF;
+      PERFORM set_config('enable_indexscan', v_scan, true), set_config('enable_seqscan', v_seq, true);
     END IF;
-    -- Compared as text: tsquery equality ignores prefix flags ('wilh' & 'quarr':* equals
-    -- 'wilh':* & 'quarr':*), so 0008 never took this fallback; its trigram branch hid that.
-    IF cardinality(v_ids) = 0 AND coalesce(p_tsquery_strict, '') <> '' AND p_tsquery_strict <> p_tsquery THEN
-      EXECUTE format('SELECT coalesce(array_agg(s.id), ''{}'') FROM (SELECT t.id FROM %s AND t.search_vector @@ $3 LIMIT $4) s', v_from)
-        INTO v_ids USING v_org, v_owners, v_tsq, v_pool;
-    END IF;
-    PERFORM set_config('enable_indexscan', v_scan, true), set_config('enable_seqscan', v_seq, true);
   END IF;
   -- Trigram threshold (migration 0011): a query of several words is a whole name, and a
   -- typo leaves its similarity to the right title above 0.5 ('jon smiht' ~ 'jon smith'

@@ -25,7 +25,7 @@ import {
 } from './faults.ts';
 import { percentile } from './verify.ts';
 import type { ChaosContext, Check, Experiment, Metrics } from './types.ts';
-import { run } from '../cluster/proc.ts';
+import { run, waitFor } from '../cluster/proc.ts';
 import { replicatedCommit } from '../db/sync-commit.ts';
 
 const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
@@ -51,15 +51,14 @@ async function newLeader(ctx: ChaosContext, old: string, timeoutMs = 60_000): Pr
  * the moment it happened to ask.
  */
 async function timelineOf(ctx: ChaosContext, timeoutMs = 15_000): Promise<{ leader: string; timeline: number }> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const m = await patroniCluster(ctx.state.topology);
-    const l = m?.find((x) => x.role === 'leader');
-    if ((l?.state === 'running' && l.timeline !== undefined) || Date.now() >= until) {
-      return { leader: l?.name ?? '-', timeline: l?.timeline ?? -1 };
-    }
-    await sleep(200);
-  }
+  const leader = async () => (await patroniCluster(ctx.state.topology))?.find((x) => x.role === 'leader');
+  const running = async () => {
+    const l = await leader();
+    return l?.state === 'running' && l.timeline !== undefined ? l : undefined;
+  };
+  // Not there in time: report what Patroni says now, for the check to show.
+  const l = await waitFor('a running leader with a timeline', running, timeoutMs, 200).catch(leader);
+  return { leader: l?.name ?? '-', timeline: l?.timeline ?? -1 };
 }
 
 function dbOutageCheck(m: Metrics): Check {

@@ -158,7 +158,7 @@ async function runOne(
       failedOps: ops.filter((op) => !op.ok && !isExpected4xx(op.status)).length,
       maxMs: lat[lat.length - 1] ?? 0,
       slowestExtraMs: Math.max(0, (lat[lat.length - 1] ?? 0) - percentile(before, 50)),
-      dbOutageMs: probe.outageMs(faultAt, loadEnd),
+      dbOutageMs: outage.ms,
       ...where,
     });
   } catch (err) {
@@ -189,7 +189,7 @@ async function runOne(
     baselineP50Ms: percentile(before, 50),
     slowestExtraMs: Math.max(0, (lat[lat.length - 1] ?? 0) - percentile(before, 50)),
     writeUnavailableMs: maxGap(writeAcks, faultAt, loadEnd),
-    dbOutageMs: probe.outageMs(faultAt, loadEnd),
+    dbOutageMs: outage.ms,
     ...where,
     ackedWrites: data.ackedWrites,
     writesLost: data.lost,

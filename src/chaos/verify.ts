@@ -145,14 +145,10 @@ export class DbProbe {
     await this.loop;
   }
 
-  /** Longest gap between successful commits within [from, to]. */
-  outageMs(from: number, to: number): number {
-    return maxGap(this.commits, from, to, this.everyMs);
-  }
-
-  /** Where that gap was: the last commit before it and the first after it. */
-  outage(from: number, to: number): { start: number; end: number } {
-    return longestGap(this.commits, from, to);
+  /** Longest gap between successful commits within [from, to]: where it was, and how long beyond the normal spacing. */
+  outage(from: number, to: number): { start: number; end: number; ms: number } {
+    const gap = longestGap(this.commits, from, to);
+    return { ...gap, ms: Math.max(0, gap.end - gap.start - this.everyMs) };
   }
 }
 
